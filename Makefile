@@ -1,0 +1,80 @@
+# Fluxhook: the index of what a developer runs. `make` alone lists it.
+
+# Go from the official tarball lives in /usr/local/go/bin, which is not
+# always on PATH (e.g. in a fresh shell or under CI).
+ifeq ($(shell command -v go 2>/dev/null),)
+ifneq ($(wildcard /usr/local/go/bin/go),)
+export PATH := /usr/local/go/bin:$(PATH)
+endif
+endif
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Integration tests get PostgreSQL and Redis from FLUXHOOK_TEST_POSTGRES_URL
+# and FLUXHOOK_TEST_REDIS_URL, or from throwaway servers started here.
+SERVICES := bash scripts/test-services.sh
+
+.PHONY: help build run test test-short test-race test-e2e bench lint migrate tidy clean image k8s
+
+help: ## list the targets
+	@echo "usage: make TARGET"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build api, dispatcher, worker and fluxhook into ./bin
+	go build -o bin/ ./cmd/...
+
+run: build ## run the all-in-one (embedded NATS, SQLite, data in ./data)
+	./bin/fluxhook
+
+test: ## go vet, then every test against real PostgreSQL and Redis
+	go vet ./...
+	bash scripts/install-promtool.sh
+	$(SERVICES) go test -count=1 -timeout 15m ./...
+
+test-short: ## quick unit tests, no services needed
+	go test -short -count=1 ./...
+
+test-race: ## short tests under the race detector (needs cgo and a C compiler)
+	$(SERVICES) go test -race -short -count=1 -timeout 15m ./...
+
+test-e2e: ## end-to-end: the three binaries as real processes
+	$(SERVICES) go test -count=1 -run 'E2E' -timeout 20m ./e2e/...
+
+bench: ## benchmarks (they print figures, including the ratio to this machine's ceiling)
+	$(SERVICES) go test -run '^$$' -bench . -benchtime 3s ./...
+
+lint: ## gofmt must have nothing to say, and go vet
+	@unformatted="$$(gofmt -l .)"; \
+	if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l: these files need gofmt -w:"; \
+		echo "$$unformatted"; \
+		exit 1; \
+	fi
+	go vet ./...
+
+migrate: ## apply the database migrations (FLUXHOOK_DATABASE_URL)
+	go run ./cmd/api migrate
+
+IMAGE ?= ghcr.io/fluxhook/fluxhook:dev
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+image: ## docker build the one image of all binaries (IMAGE=..., needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+k8s: ## render the Kustomize overlays into bin/k8s/<overlay>.yaml (kustomize Go library)
+	@mkdir -p bin/k8s
+	@for o in deploy/k8s/overlays/*/; do \
+		o=$${o%/}; n=$${o##*/}; \
+		go run ./deploy/kustomize "$$o" > "bin/k8s/$$n.yaml"; \
+		echo "bin/k8s/$$n.yaml"; \
+	done
+
+tidy: ## go mod tidy
+	go mod tidy
+
+clean: ## remove ./bin (never ./data)
+	rm -rf bin/

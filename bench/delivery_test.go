@@ -1,0 +1,533 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/outbound"
+	"github.com/fluxhook/fluxhook/internal/signing"
+	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/testenv"
+)
+
+// What BenchmarkDelivery runs. Everything stays on 127.0.0.1.
+const (
+	// The ceiling: senders signing and POSTing as fast as they can to
+	// the same kind of receiver the pipeline delivers to.
+	ceilingSenders = 64
+	ceilingWarm    = 500 * time.Millisecond
+	ceilingMeasure = 3 * time.Second
+
+	// The pipeline scenarios: webhooks subscribed to "*", each on an
+	// endpoint of its own; events published through POST /events with
+	// client keys (100,000 a minute each, so several).
+	loadWebhooks   = 20
+	hangingHooks   = 2 // 10% of loadWebhooks
+	clientKeys     = 8
+	loadPublishers = 32
+	// backlogCap bounds the deliveries accepted but not yet arrived when
+	// publishing as fast as possible: the publishers wait above it, so
+	// the figure is what the pipeline sustains, not how fast the API
+	// can pile events up in the stream. It is well above what the
+	// dispatcher and worker hold in flight (16 events × 20 webhooks,
+	// 64 attempts), so it does not starve them; it also bounds the
+	// unpaced latency (about backlogCap ÷ throughput).
+	backlogCap    = 2000
+	pacedRate     = 1000 // events a second, each to one webhook
+	pacedWebhooks = 1
+	pacedPublish  = 16
+	pacedWarm     = 2 * time.Second
+	pacedMeasure  = 5 * time.Second
+	loadWarm      = 2 * time.Second
+	loadMeasure   = 8 * time.Second
+	hangingWarm   = 3 * time.Second
+	// hangingMeasure is longer than the others to show the trend: the
+	// hanging endpoints' jobs pile up while the healthy ones flow.
+	// FLUXHOOK_BENCH_HANGING_SECONDS sets another length (a run of
+	// minutes shows where the pile-up leads).
+	hangingMeasure = 15 * time.Second
+	// deliveryTimeout is how long an attempt to a hanging endpoint holds
+	// a worker: short enough for the run, long enough that several
+	// waves of stuck attempts overlap the measurement.
+	deliveryTimeout = "5s"
+)
+
+// eventData is the payload of every event: with the envelope the
+// delivery body is about 300 bytes.
+const eventData = `{"order_id":"ord_7Hq2LxP4","customer":{"id":"cus_9Fk3Zr1W","email":"ada@example.com","name":"Ada Lovelace"},"items":[{"sku":"SKU-1234","qty":2,"price":1999},{"sku":"SKU-5678","qty":1,"price":4999}],"total":8997,"currency":"EUR"}`
+
+var eventRequest = []byte(`{"event":"bench.load","data":` + eventData + `}`)
+
+// deliveryBody is what the worker sends for an event (API.md, "Deliveries
+// as the receiver sees them"), for the ceiling's senders.
+func deliveryBody(id string, t time.Time) []byte {
+	b := make([]byte, 0, 384)
+	b = append(b, `{"id":"`...)
+	b = append(b, id...)
+	b = append(b, `","event":"bench.load","timestamp":"`...)
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = append(b, `","data":`...)
+	b = append(b, eventData...)
+	return append(b, '}')
+}
+
+// BenchmarkDelivery measures, in one run:
+//
+//   - ceiling: this machine's throughput of signed HTTP POSTs over
+//     loopback (signing.Signer and outbound.NewClient, the worker's own
+//     code, 64 senders, keep-alive) to 20 receivers;
+//   - <db>/paced: the all-in-one fluxhook binary as a process, 1,000
+//     events a second through POST /events to one webhook: latency from
+//     the event's timestamp to its arrival, p50 and p99;
+//   - <db>/sustained: the same with 20 webhooks on "*", publishing as
+//     fast as the pipeline delivers (closed loop, backlogCap): deliveries
+//     a second at the receivers, the ratio to the ceiling, latency;
+//   - <db>/hanging: as sustained with 2 of the 20 endpoints never
+//     answering (until FLUXHOOK_DELIVERY_TIMEOUT): the 18 healthy ones'
+//     deliveries a second, and their ratio to sustained's.
+//
+// <db> is sqlite, and postgres when FLUXHOOK_TEST_POSTGRES_URL is set.
+//
+// These are throughput measurements, not per-operation benchmarks: each
+// scenario runs once for a fixed wall time whatever b.N is (a repeat
+// with a larger b.N reports the first run's figures again), and ns/op
+// is suppressed. The figures also appear in a table at the end.
+func BenchmarkDelivery(b *testing.B) {
+	if testing.Short() {
+		b.Skip("the delivery benchmark runs for about 90 s; not under -short")
+	}
+	fluxhookBinary(b) // built before anything is timed
+	dbs := []string{"sqlite"}
+	if os.Getenv("FLUXHOOK_TEST_POSTGRES_URL") != "" {
+		dbs = append(dbs, "postgres")
+	}
+	b.Run("ceiling", func(b *testing.B) {
+		c := ceiling(b)
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric(c.posts, "posts/s")
+		b.ReportMetric(ms(c.lat.p50), "p50_ms")
+		b.ReportMetric(ms(c.lat.p99), "p99_ms")
+	})
+	for _, db := range dbs {
+		b.Run(db, func(b *testing.B) {
+			b.Run("paced", func(b *testing.B) {
+				r := paced(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.events, "events/s")
+				b.ReportMetric(r.deliveries, "deliveries/s")
+				b.ReportMetric(ms(r.lat.p50), "p50_ms")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+			b.Run("sustained", func(b *testing.B) {
+				r, c := sustained(b, db), ceiling(b)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.deliveries, "deliveries/s")
+				b.ReportMetric(c.posts, "ceiling_posts/s")
+				b.ReportMetric(100*r.deliveries/c.posts, "%_of_ceiling")
+				b.ReportMetric(ms(r.lat.p50), "p50_ms")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+			b.Run("hanging", func(b *testing.B) {
+				r, base := hanging(b, db), sustained(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.deliveries, "healthy_deliveries/s")
+				b.ReportMetric(base.deliveries, "baseline_deliveries/s")
+				b.ReportMetric(100*r.deliveries/base.deliveries, "%_of_baseline")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+		})
+	}
+	b.Run("summary", func(b *testing.B) {
+		b.ReportMetric(0, "ns/op")
+		logOnce(b, report(dbs))
+	})
+}
+
+// ---------------------------------------------------------------------
+// Each measurement runs once per test binary.
+
+var memo = struct {
+	sync.Mutex
+	m map[string]any
+}{m: map[string]any{}}
+
+func once[T any](key string, f func() T) T {
+	memo.Lock()
+	v, ok := memo.m[key]
+	memo.Unlock()
+	if ok {
+		return v.(T)
+	}
+	r := f()
+	memo.Lock()
+	memo.m[key] = r
+	memo.Unlock()
+	return r
+}
+
+func lookup[T any](key string) (T, bool) {
+	memo.Lock()
+	defer memo.Unlock()
+	v, ok := memo.m[key].(T)
+	return v, ok
+}
+
+// logOnce logs msg the first time the benchmark named b.Name() runs: a
+// benchmark that ran faster than -benchtime is run again with a larger
+// b.N, and the figures, measured once, need saying once.
+func logOnce(b *testing.B, msg string) {
+	memo.Lock()
+	defer memo.Unlock()
+	key := "logged " + b.Name()
+	if memo.m[key] == nil {
+		memo.m[key] = true
+		b.Log(msg)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ---------------------------------------------------------------------
+// The ceiling
+
+type ceilingResult struct {
+	posts float64
+	lat   percentiles // send to arrival
+	cpu   cpuUse
+	errs  string
+}
+
+func ceiling(b *testing.B) ceilingResult {
+	return once("ceiling", func() ceilingResult { return measureCeiling(b) })
+}
+
+func measureCeiling(b *testing.B) ceilingResult {
+	rcv := newReceiver(b, loadWebhooks, 0, false)
+	defer rcv.close()
+	client := outbound.NewClient(outbound.Policy{AllowInsecure: true, AllowPrivate: true}, outbound.ClientOptions{Timeout: 10 * time.Second, UserAgent: "Fluxhook/bench"})
+	secrets := []string{signing.NewSecret()}
+	var signer signing.Signer
+	var errs errorsSeen
+	ctx, cancel := context.WithCancel(context.Background())
+	win := rcv.measure(ceilingWarm, ceilingMeasure)
+	var wg sync.WaitGroup
+	for i := range ceilingSenders {
+		url := rcv.urls[i%len(rcv.urls)]
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				now := time.Now()
+				id := store.NewID()
+				body := deliveryBody(id, now)
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+				if err != nil {
+					errs.add(err)
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				signer.Sign(req.Header, secrets, id, now, body)
+				res, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs.add(err)
+					}
+					continue
+				}
+				_, _, _ = outbound.ReadBody(res.Body, outbound.MaxResponseBody)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					errs.add(fmt.Errorf("receiver answered %s", res.Status))
+				}
+			}
+		})
+	}
+	time.Sleep(ceilingWarm)
+	c0 := sampleCPU(os.Getpid())
+	time.Sleep(ceilingMeasure)
+	c1 := sampleCPU(os.Getpid())
+	cancel()
+	wg.Wait()
+	cpu := cpuBetween(c0, c1)
+	cpu.fluxhook = 0 // there is no fluxhook here: the bench is everything
+	return ceilingResult{posts: float64(win.count.Load()) / ceilingMeasure.Seconds(), lat: win.percentiles(), cpu: cpu, errs: errs.String()}
+}
+
+// ---------------------------------------------------------------------
+// The pipeline
+
+type scenario struct {
+	db         string // sqlite or postgres
+	webhooks   int
+	hanging    int
+	rate       float64 // events a second; 0: as fast as delivered (backlogCap)
+	publishers int
+	warm       time.Duration
+	measure    time.Duration
+}
+
+type loadResult struct {
+	sc         scenario
+	deliveries float64 // a second, at the answering endpoints, in the window
+	events     float64 // accepted (202) a second, in the window
+	lat        percentiles
+	cpu        cpuUse
+	dups       int64
+	badSigs    int64
+	hangArrive int64 // attempts that reached the hanging endpoints, whole run
+	pubErrs    string
+	missed     int64  // paced: events the publishers could not send on time
+	where      string // from the process's metrics
+	consumers  string // JetStream consumers' state at the end of the window
+	trend      []float64
+	accepted   int64 // events accepted in the whole run
+	warnings   []string
+	nWarnings  int
+}
+
+func paced(b *testing.B, db string) loadResult {
+	return once(db+"/paced", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: pacedWebhooks, rate: pacedRate, publishers: pacedPublish, warm: pacedWarm, measure: pacedMeasure})
+	})
+}
+
+func sustained(b *testing.B, db string) loadResult {
+	return once(db+"/sustained", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: loadWebhooks, publishers: loadPublishers, warm: loadWarm, measure: loadMeasure})
+	})
+}
+
+func hanging(b *testing.B, db string) loadResult {
+	return once(db+"/hanging", func() loadResult {
+		d := hangingMeasure
+		if v := os.Getenv("FLUXHOOK_BENCH_HANGING_SECONDS"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				b.Fatalf("FLUXHOOK_BENCH_HANGING_SECONDS=%q: want a number of seconds", v)
+			}
+			d = time.Duration(n) * time.Second
+		}
+		return runLoad(b, scenario{db: db, webhooks: loadWebhooks, hanging: hangingHooks, publishers: loadPublishers, warm: hangingWarm, measure: d})
+	})
+}
+
+// runLoad starts a fresh all-in-one for the scenario, creates its
+// webhooks and keys through the API, publishes, and measures at the
+// receivers.
+func runLoad(b *testing.B, sc scenario) loadResult {
+	dbURL := ""
+	if sc.db == "postgres" {
+		dbURL = testenv.PostgresURL(b)
+	}
+	rcv := newReceiver(b, sc.webhooks, sc.hanging, true)
+	defer rcv.close()
+	in := startFluxhook(b, dbURL, map[string]string{"FLUXHOOK_DELIVERY_TIMEOUT": deliveryTimeout})
+	defer in.stop(b)
+	for i, u := range rcv.urls {
+		s := in.createWebhook(b, u)
+		rcv.secrets[i].Store(&s)
+	}
+	keys := in.createKeys(b, clientKeys)
+
+	// Publish probes until every answering endpoint has had one: the
+	// dispatcher has seen every webhook, and connections are open.
+	for deadline := time.Now().Add(30 * time.Second); !rcv.received(1); {
+		if time.Now().After(deadline) {
+			b.Fatalf("no delivery to every webhook within 30 s of creating them:\n%s", in.logTail())
+		}
+		if _, err := in.call(context.Background(), "POST", "/events", keys[0], eventRequest, nil); err != nil {
+			b.Fatalf("publish a probe: %v", err)
+		}
+		for i := 0; i < 20 && !rcv.received(1); i++ {
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // probes' stragglers
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	win := rcv.measure(sc.warm, sc.measure)
+	healthy := int64(rcv.healthyCount())
+	base := rcv.healthy.Load()
+	var accepted, acceptedInWindow, missed atomic.Int64
+	var errs errorsSeen
+	var next atomic.Int64
+	publish := func() {
+		key := keys[int(next.Add(1))%len(keys)]
+		// Requests under way when the run ends finish (the client's
+		// timeout bounds them): cancelling them would make the API log
+		// a failed publish that is only ours.
+		code, err := in.call(context.Background(), "POST", "/events", key, eventRequest, nil)
+		if code == http.StatusAccepted {
+			accepted.Add(1)
+			if n := time.Now().UnixNano(); n >= win.from && n < win.to {
+				acceptedInWindow.Add(1)
+			}
+			return
+		}
+		errs.add(err)
+		time.Sleep(10 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	if sc.rate == 0 {
+		for range sc.publishers {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					if accepted.Load()*healthy-(rcv.healthy.Load()-base) > backlogCap {
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					publish()
+				}
+			})
+		}
+	} else {
+		tokens := make(chan struct{}, int(sc.rate))
+		wg.Go(func() {
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			start, issued := time.Now(), 0
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					for due := int(now.Sub(start).Seconds() * sc.rate); issued < due; issued++ {
+						select {
+						case tokens <- struct{}{}:
+						default:
+							missed.Add(1)
+						}
+					}
+				}
+			}
+		})
+		for range sc.publishers {
+			wg.Go(func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tokens:
+						publish()
+					}
+				}
+			})
+		}
+	}
+	time.Sleep(sc.warm)
+	c0, m0 := sampleCPU(in.cmd.Process.Pid), in.metrics()
+	time.Sleep(sc.measure)
+	c1, m1 := sampleCPU(in.cmd.Process.Pid), in.metrics()
+	consumers := in.consumers()
+	cancel()
+	wg.Wait()
+
+	r := loadResult{
+		sc:         sc,
+		deliveries: float64(win.count.Load()) / sc.measure.Seconds(),
+		events:     float64(acceptedInWindow.Load()) / sc.measure.Seconds(),
+		lat:        win.percentiles(),
+		cpu:        cpuBetween(c0, c1),
+		dups:       rcv.dups.Load(),
+		badSigs:    rcv.badSigs.Load(),
+		pubErrs:    errs.String(),
+		missed:     missed.Load(),
+		where:      m1.sub(m0).summary(sc.measure.Seconds()),
+		consumers:  consumers,
+		trend:      win.trend(),
+		accepted:   accepted.Load(),
+	}
+	for i, h := range rcv.hanging {
+		if h {
+			r.hangArrive += rcv.total[i].Load()
+		}
+	}
+	r.warnings, r.nWarnings = in.warnings(3)
+	if r.badSigs > 0 {
+		b.Errorf("%s: %d deliveries failed signature verification", sc.db, r.badSigs)
+	}
+	if n := rcv.badTimes.Load(); n > 0 {
+		b.Errorf("%s: %d delivery bodies without a readable timestamp", sc.db, n)
+	}
+	return r
+}
+
+// ---------------------------------------------------------------------
+// The table
+
+func report(dbs []string) string {
+	var sb strings.Builder
+	c, ok := lookup[ceilingResult]("ceiling")
+	if ok {
+		fmt.Fprintf(&sb, "\nceiling: %.0f signed POSTs/s over loopback (%d senders, %d receivers, %v), send→arrival p50 %.2f ms p99 %.2f ms; CPU cores: %s; errors: %s\n",
+			c.posts, ceilingSenders, loadWebhooks, ceilingMeasure, ms(c.lat.p50), ms(c.lat.p99), c.cpu, c.errs)
+	}
+	fmt.Fprintf(&sb, "\n%-9s %-10s %8s %11s %9s %8s %8s %8s  %s\n", "db", "scenario", "events/s", "deliveries/s", "ratio", "p50 ms", "p99 ms", "max ms", "CPU cores")
+	for _, db := range dbs {
+		base, haveBase := lookup[loadResult](db + "/sustained")
+		for _, name := range []string{"paced", "sustained", "hanging"} {
+			r, ok := lookup[loadResult](db + "/" + name)
+			if !ok {
+				continue
+			}
+			ratio := "-"
+			switch {
+			case name == "sustained" && c.posts > 0:
+				ratio = fmt.Sprintf("%.1f%%c", 100*r.deliveries/c.posts)
+			case name == "hanging" && haveBase && base.deliveries > 0:
+				ratio = fmt.Sprintf("%.1f%%b", 100*r.deliveries/base.deliveries)
+			}
+			fmt.Fprintf(&sb, "%-9s %-10s %8.0f %11.0f %9s %8.2f %8.2f %8.1f  %s\n", db, name, r.events, r.deliveries, ratio, ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.max), r.cpu)
+		}
+	}
+	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
+	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
+		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
+	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
+	for _, db := range dbs {
+		for _, name := range []string{"paced", "sustained", "hanging"} {
+			if r, ok := lookup[loadResult](db + "/" + name); ok {
+				fmt.Fprintf(&sb, "%s/%s: %s", db, name, r.detail())
+			}
+		}
+	}
+	return sb.String()
+}
+
+// detail is what else the run showed: errors, the CPU split, and where
+// the time went according to the process's own metrics.
+func (r loadResult) detail() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "duplicates %d, publish errors %s", r.dups, r.pubErrs)
+	if r.sc.rate > 0 {
+		fmt.Fprintf(&sb, ", events not sent on time %d", r.missed)
+	}
+	if r.sc.hanging > 0 {
+		fmt.Fprintf(&sb, ", attempts reaching the hanging endpoints %d", r.hangArrive)
+	}
+	fmt.Fprintf(&sb, ", warnings logged %d\n    CPU cores: %s\n    %s\n    %s\n", r.nWarnings, r.cpu, r.where, r.consumers)
+	trend := make([]string, len(r.trend))
+	for i, v := range r.trend {
+		trend[i] = fmt.Sprintf("%.0f", v)
+	}
+	fmt.Fprintf(&sb, "    deliveries/s by %v slice of the window: %s", sliceLen, strings.Join(trend, " → "))
+	if r.sc.hanging > 0 {
+		fmt.Fprintf(&sb, "; jobs for the hanging endpoints so far about %d", r.accepted*int64(r.sc.hanging))
+	}
+	sb.WriteString("\n")
+	for _, w := range r.warnings {
+		fmt.Fprintf(&sb, "    %s\n", w)
+	}
+	return sb.String()
+}

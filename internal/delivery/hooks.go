@@ -1,0 +1,108 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/store"
+)
+
+// SecretOpener decrypts a webhook's signing secrets.
+type SecretOpener interface {
+	Secrets(w *fluxhook.Webhook) ([]string, error)
+}
+
+// HookCache serves webhooks with their decrypted secrets from memory.
+// Entries expire after a minute as a backstop; a change on any replica
+// drops them at once (cachebus).
+type HookCache struct {
+	db     *store.DB
+	opener SecretOpener
+	bus    cachebus.Bus
+	ttl    time.Duration
+	mu     sync.RWMutex
+	byID   map[string]hookEntry
+}
+
+type hookEntry struct {
+	hook    *fluxhook.Webhook
+	secrets []string
+	expires time.Time
+}
+
+// maxCachedHooks bounds the cache; past it the cache starts over.
+const maxCachedHooks = 100_000
+
+// NewHookCache returns a cache that drops entries when bus announces a
+// change to a webhook.
+func NewHookCache(db *store.DB, opener SecretOpener, bus cachebus.Bus) *HookCache {
+	c := &HookCache{db: db, opener: opener, bus: bus, ttl: time.Minute, byID: map[string]hookEntry{}}
+	bus.Subscribe(cachebus.Webhook, c.drop)
+	bus.Subscribe(cachebus.WebhookHealth, c.drop)
+	bus.Subscribe(cachebus.User, func(string) { c.dropAll() })
+	return c
+}
+
+func (c *HookCache) drop(id string) {
+	c.mu.Lock()
+	delete(c.byID, id)
+	c.mu.Unlock()
+}
+
+func (c *HookCache) dropAll() {
+	c.mu.Lock()
+	c.byID = map[string]hookEntry{}
+	c.mu.Unlock()
+}
+
+// Get returns a webhook and its secrets (current first).
+func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []string, error) {
+	now := time.Now()
+	c.mu.RLock()
+	e, ok := c.byID[id]
+	c.mu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.hook, e.secrets, nil
+	}
+	w, err := c.db.Webhook(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := c.opener.Secrets(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ttl := c.ttl
+	if w.PrevSecretExpires != nil && w.PrevSecretExpires.Sub(now) < ttl {
+		// Stop signing with a rotated-out secret when its overlap ends.
+		ttl = max(w.PrevSecretExpires.Sub(now), time.Second)
+	}
+	c.mu.Lock()
+	if len(c.byID) >= maxCachedHooks {
+		c.byID = map[string]hookEntry{}
+	}
+	c.byID[id] = hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl)}
+	c.mu.Unlock()
+	return w, secrets, nil
+}
+
+// MarkFailing records the start (or, with nil, the end) of a run of failures.
+func (c *HookCache) MarkFailing(ctx context.Context, id string, t *time.Time) error {
+	if err := c.db.SetWebhookFailing(ctx, id, t); err != nil {
+		return err
+	}
+	c.bus.Publish(cachebus.WebhookHealth, id)
+	return nil
+}
+
+// Disable turns a webhook off.
+func (c *HookCache) Disable(ctx context.Context, id, reason string) error {
+	if err := c.db.DisableWebhook(ctx, id, reason); err != nil {
+		return err
+	}
+	c.bus.Publish(cachebus.Webhook, id)
+	return nil
+}

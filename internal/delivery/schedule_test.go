@@ -1,0 +1,46 @@
+package delivery
+
+import (
+	"testing"
+	"time"
+)
+
+func TestScheduleNext(t *testing.T) {
+	prod := Schedule{Delays: DefaultSchedule, Jitter: 0.2, rand: func() float64 { return 0.5 }}
+	test := Schedule{Delays: []time.Duration{time.Second, 2 * time.Second}, Jitter: 0.2, rand: func() float64 { return 0.5 }}
+	cases := []struct {
+		name       string
+		s          Schedule
+		attempt    int
+		retryAfter time.Duration
+		slow       bool
+		want       time.Duration
+		ok         bool
+	}{
+		{"first retry", prod, 1, 0, false, 5 * time.Second, true},
+		{"last retry", prod, 9, 0, false, 24 * time.Hour, true},
+		{"no attempts left", prod, 10, 0, false, 0, false},
+		{"timeout waits a minute", prod, 1, 0, true, time.Minute, true},
+		{"Retry-After within range", prod, 2, 7 * time.Minute, false, 7 * time.Minute, true},
+		{"Retry-After capped at twice", prod, 2, 3 * time.Hour, false, 10 * time.Minute, true},
+		{"Retry-After cannot hurry", prod, 2, time.Second, false, 5 * time.Minute, true},
+		{"test schedule keeps its pace when slow", test, 1, 0, true, time.Second, true},
+		{"never under a second", Schedule{Delays: []time.Duration{time.Millisecond}}, 1, 0, false, time.Second, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := c.s.Next(c.attempt, c.retryAfter, c.slow)
+			if got != c.want || ok != c.ok {
+				t.Fatalf("Next = %v, %v; want %v, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+	// Jitter spreads a delay by up to ±20 %.
+	for _, r := range []float64{0, 1} {
+		s := Schedule{Delays: []time.Duration{100 * time.Second}, Jitter: 0.2, rand: func() float64 { return r }}
+		got, _ := s.Next(1, 0, false)
+		if want := time.Duration(float64(100*time.Second) * (0.8 + 0.4*r)); got != want {
+			t.Fatalf("jitter %v: %v, want %v", r, got, want)
+		}
+	}
+}

@@ -1,0 +1,360 @@
+package delivery_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/delivery"
+	"github.com/fluxhook/fluxhook/internal/dispatch"
+	"github.com/fluxhook/fluxhook/internal/events"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/jsjson"
+	"github.com/fluxhook/fluxhook/internal/outbound"
+	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/secretbox"
+	"github.com/fluxhook/fluxhook/internal/signing"
+	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/webhooks"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// dbRecorder records each attempt with its own insert: the batching
+// recorder has tests of its own, and this keeps the pipeline test about
+// the pipeline.
+type dbRecorder struct{ db *store.DB }
+
+func (r dbRecorder) Record(ctx context.Context, a *fluxhook.Attempt) error {
+	return r.db.InsertAttempts(ctx, []*fluxhook.Attempt{a})
+}
+
+// pipeline is a dispatcher and a worker on an embedded NATS server and a
+// SQLite store, as the all-in-one runs them.
+type pipeline struct {
+	t       *testing.T
+	db      *store.DB
+	pub     *events.Publisher
+	hooks   *webhooks.Service
+	js      jetstream.JetStream
+	admin   *fluxhook.Actor
+	bus     cachebus.Bus
+	counter atomic.Int64
+}
+
+func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...func(*delivery.Options)) *pipeline {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := events.StartEmbedded(events.EmbeddedOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := events.ConnectEmbedded(srv, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	if err := events.EnsureStreams(ctx, js, events.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := events.NewPublisher(nc, events.PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := &fluxhook.User{Email: "admin@example.com", Role: fluxhook.RoleDashboardAdmin, PasswordHash: "x"}
+	if err := db.CreateUser(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	box, _ := secretbox.New(bytes.Repeat([]byte{1}, 32))
+	bus, _ := cachebus.NewNATS(nc)
+	policy := outbound.Policy{AllowInsecure: true, AllowPrivate: true}
+	hooks := webhooks.New(db, box, policy, nil, bus, nil)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+
+	subs := dispatch.NewSubscriptions(db)
+	bus.Subscribe(cachebus.Webhook, subs.Invalidate)
+	if err := subs.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := dispatch.New(subs, pub, logger, dispatch.NewMetrics(reg, subs))
+	o := delivery.Options{Schedule: delivery.Schedule{Delays: []time.Duration{time.Second, time.Second}}, PerWebhookInFlight: 4}
+	for _, f := range opts {
+		f(&o)
+	}
+	w := delivery.New(delivery.NewHookCache(db, hooks, bus), outbound.NewClient(policy, outbound.ClientOptions{Timeout: timeout}),
+		ratelimit.NewLocal(time.Now), dbRecorder{db}, pub, logger, delivery.NewMetrics(reg), o)
+	evCons, _ := js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
+	jobCons, _ := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
+	var wg sync.WaitGroup
+	for _, run := range []func(){
+		func() { _ = subs.Run(ctx) },
+		func() { _ = events.Consume(ctx, evCons, 4, d.Handle) },
+		func() { _ = events.Consume(ctx, jobCons, concurrency, w.Handle) },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); run() }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &pipeline{t: t, db: db, pub: pub, hooks: hooks, js: js, admin: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role}, bus: bus}
+}
+
+// webhook subscribes url to every event, signed with secret.
+func (p *pipeline) webhook(url, secret string) *fluxhook.Webhook {
+	p.t.Helper()
+	w, _, err := p.hooks.Create(context.Background(), p.admin, webhooks.Input{URL: &url, Events: []string{"*"}, Secret: &secret})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the subscription cache reloads after a change
+	return w
+}
+
+func (p *pipeline) publish(name string, data any) string {
+	p.t.Helper()
+	b, _ := json.Marshal(data)
+	id := store.NewID()
+	if _, err := p.pub.PublishEvent(context.Background(), fluxhook.Event{ID: id, Event: name, Timestamp: time.Now().UTC(), Data: b}); err != nil {
+		p.t.Fatal(err)
+	}
+	return id
+}
+
+func (p *pipeline) attempts(webhookID string) []*fluxhook.Attempt {
+	p.t.Helper()
+	as, err := p.db.Attempts(context.Background(), webhookID, 1000)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return as
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receiver verifies both signatures the way the seeds' Express handler
+// does and answers with the status plan returns for each request.
+type receiver struct {
+	*httptest.Server
+	secret   string
+	mu       sync.Mutex
+	requests []*http.Request
+	bodies   [][]byte
+	badSigs  int
+	plan     func(n int) int // status for the n-th request (from 1)
+}
+
+func newReceiver(t *testing.T, secret string, plan func(n int) int) *receiver {
+	r := &receiver{secret: secret, plan: plan}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		canon, err := jsjson.Canonical(body) // JSON.stringify(req.body) after express.json()
+		ok := err == nil && bytes.Equal(canon, body) && signing.VerifyFluxbase(secret, canon, req.Header.Get("X-Fluxbase-Signature")) &&
+			signing.Verify(secret, req.Header, body, 0, time.Now()) == nil
+		r.mu.Lock()
+		if !ok {
+			r.badSigs++
+		}
+		r.requests = append(r.requests, req)
+		r.bodies = append(r.bodies, body)
+		n := len(r.requests)
+		r.mu.Unlock()
+		w.WriteHeader(r.plan(n))
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.requests)
+}
+
+func TestDeliveredSignedAndLogged(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second)
+	secret := signing.NewSecret()
+	rcv := newReceiver(t, secret, func(int) int { return 200 })
+	hook := p.webhook(rcv.URL, secret)
+	id := p.publish("order.paid", map[string]any{"amount": 1.0, "note": "<b>&</b>\u2028"})
+	waitFor(t, 10*time.Second, "the delivery", func() bool { return rcv.count() == 1 && len(p.attempts(hook.ID)) == 1 })
+	if rcv.badSigs != 0 {
+		t.Fatal("signature verification failed at the receiver")
+	}
+	var got map[string]any
+	_ = json.Unmarshal(rcv.bodies[0], &got)
+	if got["id"] != id || got["event"] != "order.paid" || got["data"].(map[string]any)["amount"] != 1.0 {
+		t.Fatalf("body %s", rcv.bodies[0])
+	}
+	a := p.attempts(hook.ID)[0]
+	if a.Status != fluxhook.DeliveryDelivered || a.Attempt != 1 || a.StatusCode == nil || *a.StatusCode != 200 || a.DeliveredAt == nil ||
+		a.DeliveryID != rcv.requests[0].Header.Get("Webhook-Id") {
+		t.Fatalf("attempt %+v", a)
+	}
+}
+
+func TestRetriesThenSucceeds(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second)
+	secret := signing.NewSecret()
+	rcv := newReceiver(t, secret, func(n int) int {
+		if n <= 2 {
+			return 503
+		}
+		return 204
+	})
+	hook := p.webhook(rcv.URL, secret)
+	p.publish("order.paid", map[string]any{"n": 1})
+	waitFor(t, 15*time.Second, "three attempts", func() bool { return len(p.attempts(hook.ID)) == 3 })
+	as := p.attempts(hook.ID) // newest first
+	want := []string{fluxhook.DeliveryDelivered, fluxhook.DeliveryRetrying, fluxhook.DeliveryRetrying}
+	for i, a := range as {
+		if a.Status != want[i] || a.Attempt != 3-i || a.DeliveryID != as[0].DeliveryID {
+			t.Fatalf("attempt %d: %+v", i, a)
+		}
+	}
+	if as[1].NextAttemptAt == nil || as[1].Error == nil {
+		t.Fatalf("a retrying attempt says when and why: %+v", as[1])
+	}
+	ids := map[string]bool{}
+	for _, r := range rcv.requests {
+		ids[r.Header.Get("Webhook-Id")] = true
+	}
+	if rcv.count() != 3 || len(ids) != 1 || rcv.badSigs != 0 {
+		t.Fatalf("%d requests with %d webhook-ids, %d bad signatures", rcv.count(), len(ids), rcv.badSigs)
+	}
+}
+
+func TestGiveUpGoneAndRejected(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second)
+	secret := signing.NewSecret()
+	always500 := newReceiver(t, secret, func(int) int { return 500 })
+	gone := newReceiver(t, secret, func(int) int { return 410 })
+	rejects := newReceiver(t, secret, func(int) int { return 400 })
+	h500, h410, h400 := p.webhook(always500.URL, secret), p.webhook(gone.URL, secret), p.webhook(rejects.URL, secret)
+	p.publish("order.paid", map[string]any{})
+
+	// Two retries in the schedule: three attempts, then failed for good.
+	waitFor(t, 15*time.Second, "the 500 endpoint to be given up", func() bool {
+		as := p.attempts(h500.ID)
+		return len(as) == 3 && as[0].Status == fluxhook.DeliveryFailed
+	})
+	// 410 stops at once and disables the webhook.
+	waitFor(t, 10*time.Second, "the 410 webhook to be disabled", func() bool {
+		w, err := p.db.Webhook(context.Background(), h410.ID)
+		return err == nil && !w.IsActive && w.DisabledReason != nil
+	})
+	if as := p.attempts(h410.ID); len(as) != 1 || as[0].Status != fluxhook.DeliveryFailed {
+		t.Fatalf("410 attempts: %+v", as)
+	}
+	// 400 is not retried.
+	waitFor(t, 10*time.Second, "the 400 attempt", func() bool { return len(p.attempts(h400.ID)) == 1 })
+	time.Sleep(1500 * time.Millisecond)
+	if n := rejects.count(); n != 1 {
+		t.Fatalf("a 400 was retried: %d requests", n)
+	}
+	// Every given-up delivery is in the dead letters.
+	waitFor(t, 5*time.Second, "3 dead letters", func() bool {
+		s, err := p.js.Stream(context.Background(), events.StreamDeadLetters)
+		if err != nil {
+			return false
+		}
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs == 3
+	})
+	// A disabled webhook receives nothing more.
+	p.publish("order.paid", map[string]any{})
+	time.Sleep(time.Second)
+	if gone.count() != 1 {
+		t.Fatalf("a disabled webhook got %d requests", gone.count())
+	}
+}
+
+// TestHangingEndpointDoesNotStallHealthyOnes: a webhook whose endpoint
+// never answers takes at most its cap of workers; the healthy webhook's
+// deliveries go through meanwhile.
+func TestHangingEndpointDoesNotStallHealthyOnes(t *testing.T) {
+	p := newPipeline(t, 16, 3*time.Second)
+	secret := signing.NewSecret()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(func() { close(release); hang.Close() })
+	healthy := newReceiver(t, secret, func(int) int { return 200 })
+	hung := p.webhook(hang.URL, secret)
+	p.webhook(healthy.URL, secret)
+	start := time.Now()
+	for i := range 50 {
+		p.publish("order.paid", map[string]any{"i": i})
+	}
+	waitFor(t, 10*time.Second, "50 healthy deliveries while the other endpoint hangs", func() bool { return healthy.count() == 50 })
+	t.Logf("50 healthy deliveries in %v beside a hanging endpoint", time.Since(start).Round(time.Millisecond))
+	// Once the endpoint has timed out, its other jobs fail without a
+	// request (an open circuit) and wait on the retry schedule, instead of
+	// cycling through the stream.
+	waitFor(t, 15*time.Second, "attempts failed fast by the open circuit", func() bool {
+		for _, a := range p.attempts(hung.ID) {
+			if a.Status == fluxhook.DeliveryRetrying && a.StatusCode == nil && a.Error != nil && strings.HasPrefix(*a.Error, "not sent:") && a.NextAttemptAt != nil {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestFailingWebhookIsDisabled: a webhook that keeps failing without a
+// single success for longer than DisableAfter is turned off, with a
+// reason, and receives nothing more.
+func TestFailingWebhookIsDisabled(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second, func(o *delivery.Options) {
+		o.Schedule.Delays = []time.Duration{time.Second, time.Second, time.Second, time.Second}
+		o.DisableAfter = 1500 * time.Millisecond
+	})
+	secret := signing.NewSecret()
+	rcv := newReceiver(t, secret, func(int) int { return 503 })
+	hook := p.webhook(rcv.URL, secret)
+	p.publish("order.paid", map[string]any{})
+	waitFor(t, 15*time.Second, "the failing webhook to be disabled", func() bool {
+		w, err := p.db.Webhook(context.Background(), hook.ID)
+		return err == nil && !w.IsActive && w.DisabledReason != nil
+	})
+	w, _ := p.db.Webhook(context.Background(), hook.ID)
+	if w.FailingSince == nil || !strings.Contains(*w.DisabledReason, "without a single success") {
+		t.Fatalf("disabled webhook: reason %q, failing since %v", *w.DisabledReason, w.FailingSince)
+	}
+	n := rcv.count()
+	time.Sleep(2500 * time.Millisecond) // a retry is still scheduled: it must not reach the endpoint
+	if rcv.count() != n {
+		t.Fatalf("a disabled webhook got %d more requests", rcv.count()-n)
+	}
+}

@@ -1,0 +1,206 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+)
+
+// JobVersion is the "v" every encoded job carries. It changes only when
+// a field changes meaning; new optional fields keep it, since decoders
+// ignore fields they do not know.
+const JobVersion = 1
+
+// maxMsgIDLen bounds deduplication ids: the server keeps every id of
+// the duplicate window in memory.
+const maxMsgIDLen = 512
+
+// Job is one delivery attempt of one event to one webhook, as it travels
+// through the DELIVERIES stream.
+type Job struct {
+	DeliveryID string
+	EventID    string
+	Event      string
+	WebhookID  string
+	// Attempt is the engine's own attempt counter, from 1. JetStream's
+	// delivery count is no substitute: it also counts crashes and
+	// rate-limit deferrals, which use up no attempt.
+	Attempt int
+	// FirstAttemptAt is when attempt 1 was made; zero until then. Retries
+	// carry it so the worker can tell how long a delivery has failed.
+	FirstAttemptAt time.Time
+	// Payload is the exact request body to send. It is carried
+	// byte for byte: the signature is over these bytes, and re-encoding
+	// (Go escapes <, >, & and U+2028 where JavaScript does not) would
+	// change them.
+	Payload json.RawMessage
+	UserID  string
+	// EventAt is the event's timestamp, for the event-to-delivery latency.
+	EventAt time.Time
+
+	// MsgID deduplicates the publish of this job in PublishJobs; it is
+	// not part of the encoded job. Use JobMsgID for jobs made from an
+	// event, so publishing an event's jobs twice stores them once.
+	MsgID string
+}
+
+// jobHeader is the encoded job without its payload, which EncodeJob
+// appends verbatim.
+type jobHeader struct {
+	V              int       `json:"v"`
+	DeliveryID     string    `json:"delivery_id"`
+	EventID        string    `json:"event_id"`
+	Event          string    `json:"event"`
+	WebhookID      string    `json:"webhook_id"`
+	Attempt        int       `json:"attempt"`
+	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
+	UserID         string    `json:"user_id,omitempty"`
+	EventAt        time.Time `json:"event_at,omitzero"`
+}
+
+type jobWire struct {
+	jobHeader
+	Payload json.RawMessage `json:"payload"`
+}
+
+// EncodeJob returns the message body of j:
+// {"v":1,"delivery_id",…,"payload":<payload bytes as given>}.
+func EncodeJob(j Job) ([]byte, error) {
+	if err := j.validate(); err != nil {
+		return nil, fmt.Errorf("encode job: %w", err)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	h := jobHeader{
+		V:              JobVersion,
+		DeliveryID:     j.DeliveryID,
+		EventID:        j.EventID,
+		Event:          j.Event,
+		WebhookID:      j.WebhookID,
+		Attempt:        j.Attempt,
+		FirstAttemptAt: j.FirstAttemptAt,
+		UserID:         j.UserID,
+		EventAt:        j.EventAt,
+	}
+	if err := enc.Encode(h); err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", j.DeliveryID, err)
+	}
+	// json.Marshal would compact and HTML-escape a RawMessage, so the
+	// payload is spliced in after the encoded header instead.
+	out := bytes.TrimRight(b.Bytes(), "\n")
+	out = out[:len(out)-1] // the closing brace
+	out = append(out, `,"payload":`...)
+	out = append(out, j.Payload...)
+	out = append(out, '}')
+	return out, nil
+}
+
+// DecodeJob parses a message body made by EncodeJob. An error means the
+// message can never be processed (a bug or a newer, incompatible
+// encoder), not that trying again could help.
+func DecodeJob(data []byte) (Job, error) {
+	var w jobWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	if w.V != JobVersion {
+		return Job{}, fmt.Errorf("decode job: version %d, this build reads version %d", w.V, JobVersion)
+	}
+	j := Job{
+		DeliveryID:     w.DeliveryID,
+		EventID:        w.EventID,
+		Event:          w.Event,
+		WebhookID:      w.WebhookID,
+		Attempt:        w.Attempt,
+		FirstAttemptAt: w.FirstAttemptAt,
+		Payload:        w.Payload,
+		UserID:         w.UserID,
+		EventAt:        w.EventAt,
+	}
+	if err := j.validate(); err != nil {
+		return Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	return j, nil
+}
+
+func (j Job) validate() error {
+	if !subjectTokenPattern.MatchString(j.DeliveryID) {
+		return fmt.Errorf("delivery id %q: use 1 to 128 of A-Z, a-z, 0-9, _ and -", j.DeliveryID)
+	}
+	if j.EventID == "" {
+		return errors.New("no event id")
+	}
+	if err := ValidateEventName(j.Event); err != nil {
+		return err
+	}
+	if j.WebhookID == "" {
+		return errors.New("no webhook id")
+	}
+	if j.Attempt < 1 {
+		return fmt.Errorf("attempt %d: attempts count from 1", j.Attempt)
+	}
+	if len(j.Payload) == 0 || !json.Valid(j.Payload) {
+		return errors.New("payload is not a JSON document")
+	}
+	return nil
+}
+
+// EncodeEvent returns the message body of an event. Data is kept as
+// JSON but without Go's HTML escaping, so what the dispatcher reads is
+// as close as possible to what the publisher gave.
+func EncodeEvent(e fluxhook.Event) ([]byte, error) {
+	if err := validateEvent(e); err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// DecodeEvent parses a message body made by EncodeEvent. As with
+// DecodeJob, an error means the message can never be processed.
+func DecodeEvent(data []byte) (fluxhook.Event, error) {
+	var e fluxhook.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fluxhook.Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	if err := validateEvent(e); err != nil {
+		return fluxhook.Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return e, nil
+}
+
+func validateEvent(e fluxhook.Event) error {
+	if err := validateMsgID(e.ID); err != nil {
+		return fmt.Errorf("event id: %w", err)
+	}
+	return ValidateEventName(e.Event)
+}
+
+// validateMsgID keeps ids that end up in a Nats-Msg-Id header sane. A
+// CR or LF would end the header and let the rest of the id inject
+// headers of its own (Nats-Schedule, Nats-Rollup, …), and event ids can
+// come from API clients.
+func validateMsgID(id string) error {
+	if id == "" {
+		return errors.New("empty")
+	}
+	if len(id) > maxMsgIDLen {
+		return fmt.Errorf("%d bytes long; at most %d are allowed", len(id), maxMsgIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%q contains a control character", id)
+		}
+	}
+	return nil
+}

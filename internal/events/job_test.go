@@ -1,0 +1,209 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+)
+
+func validJob() Job {
+	return Job{
+		DeliveryID:     "0190b5f2-7c1e-7000-8000-000000000001",
+		EventID:        "evt_1",
+		Event:          "user.created",
+		WebhookID:      "wh_1",
+		Attempt:        1,
+		FirstAttemptAt: time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC),
+		Payload:        json.RawMessage(`{"id":"evt_1","event":"user.created"}`),
+		UserID:         "usr_1",
+		MsgID:          "evt_1.wh_1",
+	}
+}
+
+func TestJobRoundTripKeepsPayloadBytes(t *testing.T) {
+	// Each payload is something json.Marshal would rewrite: HTML
+	// characters, U+2028/2029, insignificant white space, numbers beyond
+	// float64, escapes JavaScript would write differently.
+	payloads := []string{
+		`{"html":"<a href=\"x\">&amp;</a>"}`,
+		"{\"ls\":\"\u2028\",\"ps\":\"\u2029\"}",
+		`{ "spaced" : [ 1 , 2 ] }`,
+		`{"big":12345678901234567890123,"f":1.0,"e":1e21}`,
+		`{"esc":"\u00e9\/"}`,
+		`"just a string"`,
+		`null`,
+	}
+	for _, p := range payloads {
+		t.Run(p, func(t *testing.T) {
+			j := validJob()
+			j.Payload = json.RawMessage(p)
+			data, err := EncodeJob(j)
+			if err != nil {
+				t.Fatalf("EncodeJob: %v", err)
+			}
+			got, err := DecodeJob(data)
+			if err != nil {
+				t.Fatalf("DecodeJob(%s): %v", data, err)
+			}
+			if !bytes.Equal(got.Payload, []byte(p)) {
+				t.Errorf("payload came back as %s, want %s", got.Payload, p)
+			}
+			want := j
+			want.MsgID = "" // not part of the encoding
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestEncodeJobFormat(t *testing.T) {
+	j := validJob()
+	j.FirstAttemptAt = time.Time{}
+	j.UserID = ""
+	data, err := EncodeJob(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"v":1,"delivery_id":"0190b5f2-7c1e-7000-8000-000000000001","event_id":"evt_1","event":"user.created","webhook_id":"wh_1","attempt":1,"payload":{"id":"evt_1","event":"user.created"}}`
+	if string(data) != want {
+		t.Errorf("encoded\n%s\nwant\n%s", data, want)
+	}
+	if strings.Contains(string(data), "msg_id") || strings.Contains(string(data), "MsgID") {
+		t.Errorf("the msg id leaked into the body: %s", data)
+	}
+}
+
+func TestJobRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Job)
+	}{
+		{"delivery id with a dot", func(j *Job) { j.DeliveryID = "a.b" }},
+		{"no delivery id", func(j *Job) { j.DeliveryID = "" }},
+		{"no event id", func(j *Job) { j.EventID = "" }},
+		{"bad event name", func(j *Job) { j.Event = "user.*" }},
+		{"no webhook id", func(j *Job) { j.WebhookID = "" }},
+		{"attempt 0", func(j *Job) { j.Attempt = 0 }},
+		{"no payload", func(j *Job) { j.Payload = nil }},
+		{"payload not JSON", func(j *Job) { j.Payload = json.RawMessage(`{"a":`) }},
+		{"payload two documents", func(j *Job) { j.Payload = json.RawMessage(`{} {}`) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := validJob()
+			tt.change(&j)
+			if data, err := EncodeJob(j); err == nil {
+				t.Errorf("EncodeJob accepted it: %s", data)
+			}
+		})
+	}
+}
+
+func TestDecodeJobRefused(t *testing.T) {
+	good, err := EncodeJob(validJob())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		data   string
+		wantIn string
+	}{
+		{"not JSON", `nope`, "decode job"},
+		{"newer version", strings.Replace(string(good), `"v":1`, `"v":2`, 1), "version 2"},
+		{"no version", strings.Replace(string(good), `"v":1,`, ``, 1), "version 0"},
+		{"attempt 0", strings.Replace(string(good), `"attempt":1`, `"attempt":0`, 1), "attempt 0"},
+		{"no payload", `{"v":1,"delivery_id":"d1","event_id":"e","event":"a.b","webhook_id":"w","attempt":1}`, "payload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeJob([]byte(tt.data))
+			if err == nil {
+				t.Fatalf("DecodeJob accepted %s", tt.data)
+			}
+			if !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("error %q does not mention %q", err, tt.wantIn)
+			}
+		})
+	}
+
+	t.Run("unknown fields are ignored", func(t *testing.T) {
+		data := strings.Replace(string(good), `"v":1,`, `"v":1,"added_later":true,`, 1)
+		if _, err := DecodeJob([]byte(data)); err != nil {
+			t.Errorf("a field added within version 1 broke decoding: %v", err)
+		}
+	})
+}
+
+func TestEventRoundTrip(t *testing.T) {
+	e := fluxhook.Event{
+		ID:        "evt_1",
+		Event:     "order.paid.v2",
+		Timestamp: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
+		Data:      json.RawMessage(`{"note":"<b>&</b>"}`),
+		UserID:    "usr_1",
+	}
+	data, err := EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"data":{"note":"<b>&</b>"}`) {
+		t.Errorf("data was escaped: %s", data)
+	}
+	got, err := DecodeEvent(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, e) {
+		t.Errorf("decoded %+v, want %+v", got, e)
+	}
+}
+
+func TestEventRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		e    fluxhook.Event
+	}{
+		{"no id", fluxhook.Event{Event: "user.created", Data: json.RawMessage(`{}`)}},
+		{"id with CRLF", fluxhook.Event{ID: "x\r\nNats-Schedule: @every 1s", Event: "user.created", Data: json.RawMessage(`{}`)}},
+		{"id too long", fluxhook.Event{ID: strings.Repeat("x", maxMsgIDLen+1), Event: "user.created", Data: json.RawMessage(`{}`)}},
+		{"wildcard name", fluxhook.Event{ID: "e1", Event: "user.>", Data: json.RawMessage(`{}`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if data, err := EncodeEvent(tt.e); err == nil {
+				t.Errorf("EncodeEvent accepted it: %s", data)
+			}
+			raw, err := json.Marshal(tt.e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := DecodeEvent(raw); err == nil {
+				t.Errorf("DecodeEvent accepted %s", raw)
+			}
+		})
+	}
+}
+
+func TestHeaderSafe(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"HTTP 500", "HTTP 500"},
+		{"line\r\nNats-Rollup: all", "line  Nats-Rollup: all"},
+		{"bad \xff utf8", "bad \uFFFD utf8"},
+		{strings.Repeat("é", 600), strings.Repeat("é", 512)},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.20q", tt.in), func(t *testing.T) {
+			if got := headerSafe(tt.in, maxDeadReasonLen); got != tt.want {
+				t.Errorf("headerSafe = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,119 @@
+package events
+
+import (
+	"fmt"
+	"hash/fnv"
+	"regexp"
+	"strconv"
+)
+
+// Stream and consumer names. Other processes (the nats CLI, KEDA's
+// lag scaler, dashboards) refer to them, so they are part of the wire
+// format and do not change lightly.
+const (
+	StreamEvents      = "EVENTS"
+	StreamDeliveries  = "DELIVERIES"
+	StreamDeadLetters = "DEAD_LETTERS"
+
+	ConsumerDispatcher = "dispatcher"
+	ConsumerWorker     = "worker"
+)
+
+// Subject filters of the streams and consumers.
+const (
+	EventsSubjects     = "fluxhook.events.>"
+	DeliveriesSubjects = "fluxhook.deliveries.>"
+	SchedulesSubjects  = "fluxhook.schedules.>"
+	DeadSubjects       = "fluxhook.dead.>"
+)
+
+const (
+	eventsPrefix     = "fluxhook.events."
+	deliveriesPrefix = "fluxhook.deliveries."
+	schedulesPrefix  = "fluxhook.schedules."
+	deadPrefix       = "fluxhook.dead."
+)
+
+// DefaultShards is how many delivery subjects jobs are spread over.
+// A webhook's jobs always land on the same shard, so per-shard
+// consumers can later give one webhook ordered, bounded parallelism
+// without a consumer per webhook. Every process must agree on it: it is
+// a property of the wire format, not of one process, which is why it is
+// a constant rather than configuration. Changing it re-maps webhooks to
+// shards, which only matters once per-shard consumers exist.
+const DefaultShards = 16
+
+// MaxEventNameLen bounds event names, which become part of a subject.
+const MaxEventNameLen = 128
+
+// eventNamePattern admits lowercase dot-separated tokens only, so a name
+// can never carry the subject wildcards * and >, spaces or an empty
+// token into a subject.
+var eventNamePattern = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+// subjectTokenPattern is what an id must look like to become one
+// subject token: no dots (which would split it), wildcards or spaces.
+var subjectTokenPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ValidateEventName reports whether name may be published as an event.
+func ValidateEventName(name string) error {
+	if len(name) > MaxEventNameLen {
+		return fmt.Errorf("event name is %d characters long; at most %d are allowed", len(name), MaxEventNameLen)
+	}
+	if !eventNamePattern.MatchString(name) {
+		return fmt.Errorf("event name %q is not lowercase dot-separated words (like user.created): only a-z, 0-9, _ and . between words are allowed", name)
+	}
+	return nil
+}
+
+// EventSubject returns the subject events named name are published on.
+func EventSubject(name string) (string, error) {
+	if err := ValidateEventName(name); err != nil {
+		return "", err
+	}
+	return eventsPrefix + name, nil
+}
+
+// Shard maps a webhook to one of n shards with FNV-1a, which is stable
+// across processes, releases and architectures.
+func Shard(webhookID string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(webhookID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// DeliverySubject returns the subject of delivery jobs for a webhook.
+func DeliverySubject(webhookID string) string {
+	return deliveriesPrefix + strconv.Itoa(Shard(webhookID, DefaultShards))
+}
+
+// DeadSubject returns the dead-letter subject of a webhook's jobs,
+// sharded like DeliverySubject so a hand retry can be done per shard.
+func DeadSubject(webhookID string) string {
+	return deadPrefix + strconv.Itoa(Shard(webhookID, DefaultShards))
+}
+
+// ScheduleSubject returns the subject that holds the pending retry of a
+// delivery's attempt. It must be unique per pending schedule: a second
+// schedule on the same subject replaces the first (the server rolls the
+// subject up), and attempts of one delivery must not replace each other.
+func ScheduleSubject(deliveryID string, attempt int) (string, error) {
+	if !subjectTokenPattern.MatchString(deliveryID) {
+		return "", fmt.Errorf("delivery id %q cannot be a subject token: use 1 to 128 of A-Z, a-z, 0-9, _ and -", deliveryID)
+	}
+	if attempt < 1 {
+		return "", fmt.Errorf("attempt %d: attempts count from 1", attempt)
+	}
+	return schedulesPrefix + deliveryID + "." + strconv.Itoa(attempt), nil
+}
+
+// JobMsgID is the deduplication id of the first job of a delivery. It
+// depends only on the event and the webhook, so a dispatcher that
+// publishes the same event's jobs again (after a crash or a failed
+// PubAck) produces ids the server drops as duplicates.
+func JobMsgID(eventID, webhookID string) string {
+	return eventID + "." + webhookID
+}

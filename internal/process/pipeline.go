@@ -1,0 +1,212 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/attempts"
+	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/delivery"
+	"github.com/fluxhook/fluxhook/internal/dispatch"
+	"github.com/fluxhook/fluxhook/internal/events"
+	"github.com/fluxhook/fluxhook/internal/lifecycle"
+	"github.com/fluxhook/fluxhook/internal/outbound"
+	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/secretbox"
+	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/webhooks"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Bus returns the process's cache invalidation bus (one per process).
+func (p *Process) Bus(nc *nats.Conn) (cachebus.Bus, error) {
+	if p.bus != nil {
+		return p.bus, nil
+	}
+	b, err := cachebus.NewNATS(nc)
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to cache invalidations: %w", err)
+	}
+	p.bus = b
+	return b, nil
+}
+
+// JetStream sets up the streams and consumers (idempotently: every role
+// calls it, and the settings are checked against what the server keeps)
+// and returns the JetStream context and a publisher.
+func (p *Process) JetStream(ctx context.Context, nc *nats.Conn) (jetstream.JetStream, *events.Publisher, error) {
+	if p.js != nil {
+		return p.js, p.publisher, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := events.EnsureStreams(sctx, js, events.StreamsConfig{Replicas: p.Config.StreamReplicas}); err != nil {
+		return nil, nil, fmt.Errorf("JetStream streams: %w", err)
+	}
+	// Every role sets the consumers up with the same settings (one
+	// ConfigMap), so they never undo each other's.
+	if err := events.EnsureConsumers(sctx, js, events.ConsumersConfig{WorkerAckWait: p.Config.WorkerAckWait}); err != nil {
+		return nil, nil, fmt.Errorf("JetStream consumers: %w", err)
+	}
+	pub, err := events.NewPublisher(nc, events.PublisherOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	p.js, p.publisher = js, pub
+	return js, pub, nil
+}
+
+// watchConsumer exports a consumer's backlog as gauges, read every 10 s.
+func (p *Process) watchConsumer(cons jetstream.Consumer, name string) {
+	pending := prometheus.NewGauge(prometheus.GaugeOpts{Name: "fluxhook_consumer_pending", Help: "Messages waiting for the consumer (JetStream's num_pending).", ConstLabels: prometheus.Labels{"consumer": name}})
+	ackPending := prometheus.NewGauge(prometheus.GaugeOpts{Name: "fluxhook_consumer_ack_pending", Help: "Messages handed out and not yet acknowledged.", ConstLabels: prometheus.Labels{"consumer": name}})
+	redelivered := prometheus.NewGauge(prometheus.GaugeOpts{Name: "fluxhook_consumer_redelivered", Help: "Messages being redelivered (not acked in time or nak'ed).", ConstLabels: prometheus.Labels{"consumer": name}})
+	p.Registry.MustRegister(pending, ackPending, redelivered)
+	p.Add(name+"-watch", lifecycle.Func(func(ctx context.Context) error {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if info, err := cons.Info(ictx); err == nil {
+				pending.Set(float64(info.NumPending))
+				ackPending.Set(float64(info.NumAckPending))
+				redelivered.Set(float64(info.NumRedelivered))
+			}
+			cancel()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}))
+}
+
+// AddDispatcher adds the dispatcher role: it consumes EVENTS and
+// publishes one job per subscribed webhook to DELIVERIES.
+func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn) error {
+	js, pub, err := p.JetStream(ctx, nc)
+	if err != nil {
+		return err
+	}
+	bus, err := p.Bus(nc)
+	if err != nil {
+		return err
+	}
+	subs := dispatch.NewSubscriptions(db)
+	bus.Subscribe(cachebus.Webhook, subs.Invalidate)
+	bus.Subscribe(cachebus.User, subs.Invalidate)
+	d := dispatch.New(subs, pub, p.Logger, dispatch.NewMetrics(p.Registry, subs))
+	cons, err := js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
+	if err != nil {
+		return fmt.Errorf("dispatcher consumer: %w", err)
+	}
+	p.watchConsumer(cons, events.ConsumerDispatcher)
+	p.Health.AddCheck("subscriptions", func(context.Context) error {
+		if subs.Size() == 0 && !subs.Loaded() {
+			return fmt.Errorf("webhook subscriptions not loaded yet")
+		}
+		return nil
+	})
+	p.Add("subscriptions", lifecycle.Func(subs.Run))
+	p.Add("dispatcher", lifecycle.Func(func(ctx context.Context) error {
+		for subs.Load(ctx) != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+		return events.Consume(ctx, cons, 16, d.Handle)
+	}))
+	return nil
+}
+
+// AddWorker adds the worker role: it consumes DELIVERIES, delivers, and
+// records every attempt.
+func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) error {
+	cfg := p.Config
+	js, pub, err := p.JetStream(ctx, nc)
+	if err != nil {
+		return err
+	}
+	bus, err := p.Bus(nc)
+	if err != nil {
+		return err
+	}
+	box, err := secretbox.New(cfg.EncryptionKey)
+	if err != nil {
+		return fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: %w", err)
+	}
+	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}
+	hooks := delivery.NewHookCache(db, webhooks.New(db, box, policy, nil, bus, nil), bus)
+	client := outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version})
+	limiter, err := p.webhookLimiter()
+	if err != nil {
+		return err
+	}
+	rec := newRecorder(db, p.Registry, cfg.WorkerConcurrency)
+	w := delivery.New(hooks, client, limiter, rec, pub, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
+		Schedule:     delivery.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
+		DisableAfter: cfg.DisableAfter,
+		AckWait:      cfg.WorkerAckWait,
+		UserAgent:    "Fluxhook/" + Version,
+	})
+	cons, err := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
+	if err != nil {
+		return fmt.Errorf("worker consumer: %w", err)
+	}
+	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
+	p.housekeeping("prune-attempts", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {
+		return db.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)
+	})
+	p.watchConsumer(cons, events.ConsumerWorker)
+	p.Add("worker", lifecycle.Func(func(ctx context.Context) error {
+		// The recorder outlives the consumer: handlers still finishing
+		// after shutdown began need their attempts written.
+		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan error, 1)
+		go func() { done <- rec.Run(rctx) }()
+		err := events.Consume(ctx, cons, cfg.WorkerConcurrency, w.Handle)
+		stop()
+		return errors.Join(err, <-done)
+	}))
+	return nil
+}
+
+// webhookLimiter limits deliveries per webhook: Redis (failing open to
+// this process's own limiter) when configured, else in process.
+func (p *Process) webhookLimiter() (ratelimit.Limiter, error) {
+	var l ratelimit.Limiter = ratelimit.NewLocal(time.Now)
+	if p.Config.RedisURL != "" {
+		rdb, err := p.Redis()
+		if err != nil {
+			return nil, err
+		}
+		l = ratelimit.NewFailOpen(ratelimit.NewRedis(rdb, "fluxhook:rl:", 0), l, nil)
+	}
+	return ratelimit.Instrument(l, p.rateMetrics(), "webhook"), nil
+}
+
+// rateMetrics returns the process's rate-limit metrics (registered once).
+func (p *Process) rateMetrics() *ratelimit.Metrics {
+	if p.rlMetrics == nil {
+		p.rlMetrics = ratelimit.NewMetrics(p.Registry)
+	}
+	return p.rlMetrics
+}
+
+// newRecorder batches attempt records. A batch leaves when every worker
+// is waiting on it (so a batch of one handler per worker is full) or
+// after 5 ms, whichever is first: group commit without idling.
+func newRecorder(db *store.DB, reg prometheus.Registerer, workers int) *attempts.Recorder {
+	return attempts.New(db, attempts.Options{MaxBatch: workers, MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
+}

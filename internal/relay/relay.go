@@ -1,0 +1,454 @@
+// Package relay is the transactional outbox's relay: it publishes the
+// events that API handlers wrote to the outbox, in the same transaction
+// as the changes they describe, to the EVENTS stream, and stamps each
+// row once JetStream has acknowledged it.
+//
+// A row is published at least once. The event id is the Nats-Msg-Id, so
+// a row published again after a crash between the PubAck and the stamp
+// is dropped by the stream's 24-hour duplicate window.
+//
+// On PostgreSQL several api replicas relay the same outbox: each batch
+// is claimed with FOR UPDATE SKIP LOCKED inside a transaction held while
+// it is published, so replicas take different batches. On SQLite (one
+// process) the batch is read without a transaction, since one would hold
+// the only writer connection for the whole publish, and the rows are
+// stamped afterwards in a short write.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/events"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/store"
+)
+
+// Publisher stores an event in the EVENTS stream and returns once
+// JetStream has acknowledged it, deduplicating by the event id.
+type Publisher interface {
+	PublishEvent(ctx context.Context, e fluxhook.Event) (duplicate bool, err error)
+}
+
+var _ Publisher = (*events.Publisher)(nil)
+
+// Options tune a Relay. The zero value of a field means its default.
+type Options struct {
+	// BatchSize (default 500) is how many rows one round claims.
+	BatchSize int
+	// Concurrency (default 64) bounds publishes awaiting their PubAck.
+	Concurrency int
+	// PollInterval (default 50 ms) is how long the relay sleeps when the
+	// outbox is drained; Poke ends the sleep early.
+	PollInterval time.Duration
+	// PublishTimeout (default 10 s) bounds the wait for one PubAck, and
+	// BatchTimeout (default 30 s) the publishing of a whole batch: on
+	// PostgreSQL the batch's rows stay locked for that long at most.
+	PublishTimeout time.Duration
+	BatchTimeout   time.Duration
+	// MinBackoff (default 100 ms) and MaxBackoff (default 5 s) bound the
+	// wait after a failed round; it doubles with each failure in a row.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// Retention (default 24 h, the EVENTS duplicate window) is how long
+	// published rows are kept before pruning, PruneInterval (default
+	// 5 minutes) how often pruning runs and PruneBatch (default 1000)
+	// how many rows one delete removes, so that no delete holds a lock
+	// (SQLite's single writer, above all) for long.
+	Retention     time.Duration
+	PruneInterval time.Duration
+	PruneBatch    int
+	// BacklogInterval (default 5 s) is how often the backlog gauges are
+	// refreshed with a COUNT over the pending rows.
+	BacklogInterval time.Duration
+	// Now is the clock that stamps rows and dates pruning; time.Now
+	// when nil.
+	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultBatchSize       = 500
+	DefaultConcurrency     = 64
+	DefaultPollInterval    = 50 * time.Millisecond
+	DefaultPublishTimeout  = 10 * time.Second
+	DefaultBatchTimeout    = 30 * time.Second
+	DefaultMinBackoff      = 100 * time.Millisecond
+	DefaultMaxBackoff      = 5 * time.Second
+	DefaultRetention       = 24 * time.Hour
+	DefaultPruneInterval   = 5 * time.Minute
+	DefaultPruneBatch      = 1000
+	DefaultBacklogInterval = 5 * time.Second
+)
+
+// stampGrace is how long stamping (and committing) may go on after
+// shutdown began, so that rows already acknowledged are not published
+// again on the next start.
+const stampGrace = 5 * time.Second
+
+// dbTimeout bounds the relay's housekeeping queries.
+const dbTimeout = 10 * time.Second
+
+// maxPruneRounds bounds the deletes of one pruning run, so that a large
+// pile of published rows is worked off between publishing rounds
+// rather than holding the relay up.
+const maxPruneRounds = 10
+
+func (o Options) withDefaults() Options {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt(&o.BatchSize, DefaultBatchSize)
+	setInt(&o.Concurrency, DefaultConcurrency)
+	setInt(&o.PruneBatch, DefaultPruneBatch)
+	setDur(&o.PollInterval, DefaultPollInterval)
+	setDur(&o.PublishTimeout, DefaultPublishTimeout)
+	setDur(&o.BatchTimeout, DefaultBatchTimeout)
+	setDur(&o.MinBackoff, DefaultMinBackoff)
+	setDur(&o.MaxBackoff, DefaultMaxBackoff)
+	setDur(&o.Retention, DefaultRetention)
+	setDur(&o.PruneInterval, DefaultPruneInterval)
+	setDur(&o.BacklogInterval, DefaultBacklogInterval)
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Relay publishes the outbox. Run it as a component of every api
+// process.
+type Relay struct {
+	db     *store.DB
+	pub    Publisher
+	logger *slog.Logger
+	m      *Metrics
+	o      Options
+	poke   chan struct{}
+
+	lastPrune, lastBacklog time.Time
+	// unpublishable remembers rows that can never be published (reported
+	// once each), so a bad row neither floods the log nor stalls the rest.
+	unpublishable map[string]bool
+}
+
+// New returns a Relay. logger and m may be nil.
+func New(db *store.DB, pub Publisher, logger *slog.Logger, m *Metrics, o Options) *Relay {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Relay{db: db, pub: pub, logger: logger, m: m, o: o.withDefaults(),
+		poke: make(chan struct{}, 1), unpublishable: map[string]bool{}}
+}
+
+// Poke wakes the relay if it is waiting for its next poll, so that an
+// event committed just now goes out in milliseconds. It never blocks,
+// and does not cut short the wait after a failure.
+func (r *Relay) Poke() {
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx ends, and returns nil then. Failures (NATS or the
+// database unreachable) are logged and retried with backoff, forever:
+// the outbox keeps the events meanwhile.
+func (r *Relay) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		read, published, err := r.round(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.housekeep(ctx)
+
+		var wait time.Duration
+		if err != nil {
+			failures++
+			wait = r.backoff(failures)
+			// About once a minute at the longest backoff.
+			if failures == 1 || failures%12 == 0 {
+				r.logger.Warn("outbox relay failing; retrying", "err", err, "failures", failures, "retry_in", wait)
+			}
+		} else {
+			if failures > 0 {
+				r.logger.Info("outbox relay recovered", "failures", failures)
+			}
+			failures = 0
+			// A full batch means more are probably waiting. One in which
+			// nothing could be published (only unpublishable rows) would
+			// just be read again, so it waits like an empty one.
+			if read == r.o.BatchSize && published > 0 {
+				continue
+			}
+			wait = r.o.PollInterval
+		}
+		if !r.sleep(ctx, wait, err == nil) {
+			return nil
+		}
+	}
+}
+
+// sleep waits d, or until Poke when wakeOnPoke; false means ctx ended.
+func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeOnPoke bool) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	poke := r.poke
+	if !wakeOnPoke {
+		poke = nil
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-poke:
+	case <-t.C:
+	}
+	return true
+}
+
+// backoff is the wait after the n-th failure in a row, with ±20 %
+// jitter so that replicas do not retry in step.
+func (r *Relay) backoff(n int) time.Duration {
+	d := r.o.MinBackoff
+	for i := 1; i < n && d < r.o.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, r.o.MaxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// round publishes one batch and reports how many rows it read and how
+// many it published and stamped.
+func (r *Relay) round(ctx context.Context) (read, published int, err error) {
+	if r.db.Driver() == "postgres" {
+		return r.roundClaimed(ctx)
+	}
+	return r.roundSingle(ctx)
+}
+
+// roundClaimed holds the batch's row locks while publishing, so that
+// other replicas skip these rows rather than publish them too.
+func (r *Relay) roundClaimed(ctx context.Context) (read, published int, err error) {
+	txCtx, cancel := graceContext(ctx, r.o.BatchTimeout+stampGrace)
+	defer cancel()
+	var acked []string
+	var pubErr error
+	err = r.db.Tx(txCtx, func(q *store.Queries) error {
+		batch, err := q.PendingOutbox(txCtx, r.o.BatchSize)
+		if err != nil {
+			return err
+		}
+		read = len(batch)
+		acked, pubErr = r.publish(ctx, batch)
+		return q.MarkOutboxPublished(txCtx, acked, r.o.Now())
+	})
+	if err != nil {
+		// Whatever was acknowledged goes out again next round, and the
+		// stream drops it as a duplicate.
+		return read, 0, errors.Join(fmt.Errorf("stamp published events: %w", err), pubErr)
+	}
+	r.m.Published.Add(float64(len(acked)))
+	return read, len(acked), pubErr
+}
+
+// roundSingle reads outside any transaction: on SQLite a transaction
+// would hold the one writer connection, and every API write with it,
+// for as long as the publishes take. One process relays SQLite's outbox,
+// so no claim is needed.
+func (r *Relay) roundSingle(ctx context.Context) (read, published int, err error) {
+	rctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	batch, err := r.db.PendingOutbox(rctx, r.o.BatchSize)
+	cancel()
+	if err != nil {
+		return 0, 0, err
+	}
+	acked, pubErr := r.publish(ctx, batch)
+	if len(acked) > 0 {
+		sctx, cancel := graceContext(ctx, dbTimeout)
+		defer cancel()
+		if err := r.db.MarkOutboxPublished(sctx, acked, r.o.Now()); err != nil {
+			return len(batch), 0, errors.Join(fmt.Errorf("stamp published events: %w", err), pubErr)
+		}
+	}
+	r.m.Published.Add(float64(len(acked)))
+	return len(batch), len(acked), pubErr
+}
+
+// publish publishes batch and returns the ids JetStream acknowledged.
+//
+// Events of one user are published one after another, in outbox order,
+// so that they reach the stream in the order they were committed
+// (user.created before user.updated); different users' events are
+// published concurrently. After a failure the user's later events wait
+// for the next round rather than overtake the failed one. Across
+// PostgreSQL replicas, which take consecutive batches at once, the order
+// is not guaranteed.
+func (r *Relay) publish(ctx context.Context, batch []fluxhook.OutboxEvent) ([]string, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	stopping := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.o.BatchTimeout)
+	defer cancel()
+
+	var order []string
+	chains := map[string][]fluxhook.Event{}
+	for _, oe := range batch {
+		e := oe.Event
+		if !r.publishable(e) {
+			continue
+		}
+		if _, ok := chains[e.UserID]; !ok {
+			order = append(order, e.UserID)
+		}
+		chains[e.UserID] = append(chains[e.UserID], e)
+	}
+
+	var (
+		mu     sync.Mutex
+		acked  = make([]string, 0, len(batch))
+		failed int
+		first  error
+		wg     sync.WaitGroup
+	)
+	work := make(chan []fluxhook.Event)
+	for range min(r.o.Concurrency, len(order)) {
+		wg.Go(func() {
+			for chain := range work {
+				for _, e := range chain {
+					pctx, cancel := context.WithTimeout(ctx, r.o.PublishTimeout)
+					_, err := r.pub.PublishEvent(pctx, e)
+					cancel()
+					mu.Lock()
+					if err != nil {
+						failed++
+						if first == nil {
+							first = err
+						}
+					} else {
+						acked = append(acked, e.ID)
+					}
+					mu.Unlock()
+					if err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+	for _, user := range order {
+		work <- chains[user]
+	}
+	close(work)
+	wg.Wait()
+
+	if failed > 0 {
+		// Publishes cut short by shutdown are not errors to count.
+		if stopping.Err() == nil {
+			r.m.PublishErrors.Add(float64(failed))
+		}
+		return acked, fmt.Errorf("publish outbox: %d of %d events failed (their users' later events wait too), first: %w", failed, len(batch), first)
+	}
+	return acked, nil
+}
+
+// publishable reports whether e can ever be published. A row that
+// cannot is a bug (the outbox is written by Fluxhook itself); it stays
+// pending, where the backlog gauges show it, and is logged once instead
+// of failing every round for the rows behind it.
+func (r *Relay) publishable(e fluxhook.Event) bool {
+	_, err := events.EncodeEvent(e)
+	if err == nil {
+		return true
+	}
+	if !r.unpublishable[e.ID] {
+		if len(r.unpublishable) >= 10000 {
+			clear(r.unpublishable)
+		}
+		r.unpublishable[e.ID] = true
+		r.m.PublishErrors.Inc()
+		r.logger.Error("outbox row can never be published; left pending", "event_id", e.ID, "event", e.Event, "err", err)
+	}
+	return false
+}
+
+// housekeep refreshes the backlog gauges and prunes published rows,
+// each when due. Their failures are logged and do not hold up relaying.
+func (r *Relay) housekeep(ctx context.Context) {
+	now := r.o.Now()
+	if now.Sub(r.lastBacklog) >= r.o.BacklogInterval {
+		r.lastBacklog = now
+		bctx, cancel := context.WithTimeout(ctx, dbTimeout)
+		n, oldest, err := r.db.OutboxBacklog(bctx)
+		cancel()
+		if err != nil {
+			r.logger.Debug("outbox backlog not measured", "err", err)
+		} else {
+			r.m.setBacklog(n, oldest)
+		}
+	}
+	if now.Sub(r.lastPrune) >= r.o.PruneInterval {
+		if r.prune(ctx, now.Add(-r.o.Retention)) {
+			r.lastPrune = now
+		}
+	}
+}
+
+// prune deletes published rows older than before in small batches and
+// reports whether it is done; if not, it goes on after the next round.
+func (r *Relay) prune(ctx context.Context, before time.Time) (done bool) {
+	var total int64
+	defer func() {
+		if total > 0 {
+			r.logger.Debug("pruned published outbox rows", "rows", total)
+		}
+	}()
+	for range maxPruneRounds {
+		pctx, cancel := context.WithTimeout(ctx, dbTimeout)
+		n, err := r.db.PruneOutbox(pctx, before, r.o.PruneBatch)
+		cancel()
+		if err != nil {
+			r.logger.Warn("pruning the outbox failed; trying again later", "err", err)
+			return true
+		}
+		total += n
+		if n < int64(r.o.PruneBatch) {
+			return true
+		}
+	}
+	return false
+}
+
+// graceContext returns a context that ends timeout from now, or
+// stampGrace after ctx ends, whichever comes first: what has been
+// published must still be stamped when shutdown begins, but not at the
+// cost of hanging the shutdown on an unreachable database.
+func graceContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(stampGrace, cancel)
+		context.AfterFunc(c, func() { t.Stop() })
+	})
+	return c, func() {
+		stop()
+		cancel()
+	}
+}

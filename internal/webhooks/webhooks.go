@@ -1,0 +1,335 @@
+// Package webhooks manages webhook subscriptions: their URLs (checked
+// against SSRF rules), the events they subscribe to, their signing
+// secrets (sealed at rest, rotated with a 24-hour overlap) and their
+// custom headers.
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/outbound"
+	"github.com/fluxhook/fluxhook/internal/secretbox"
+	"github.com/fluxhook/fluxhook/internal/signing"
+	"github.com/fluxhook/fluxhook/internal/store"
+)
+
+// Limits on webhook fields.
+const (
+	MaxEvents          = 100
+	MaxDescription     = 1000
+	MaxHeaders         = 20
+	MaxHeaderValue     = 1024
+	MaxRatePerSecond   = 10000
+	RotationOverlap    = 24 * time.Hour
+	maxEventNameLength = 128
+)
+
+var customEvent = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+// ValidEventPattern reports whether p may be subscribed to: a catalogue
+// or custom event name, a prefix wildcard ("user.*") or "*".
+func ValidEventPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if len(p) > maxEventNameLength {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(p, ".*"); ok {
+		return customEvent.MatchString(prefix + ".x")
+	}
+	return customEvent.MatchString(p)
+}
+
+// Matches reports whether an event name matches a subscription pattern.
+func Matches(pattern, event string) bool {
+	if pattern == "*" || pattern == event {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(event, prefix)
+	}
+	return false
+}
+
+// Headers a webhook may not set: they belong to the transport or to
+// Fluxhook's signature, and a receiver must be able to trust them.
+var reservedHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Content-Type": true, "Transfer-Encoding": true,
+	"Connection": true, "Keep-Alive": true, "Upgrade": true, "Te": true, "Trailer": true,
+	"Proxy-Authorization": true, "Proxy-Connection": true, "Expect": true, "User-Agent": true,
+	"X-Fluxbase-Signature": true, "Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true,
+}
+
+// Service manages webhooks.
+type Service struct {
+	db     *store.DB
+	box    *secretbox.Box
+	policy outbound.Policy
+	lookup outbound.LookupFunc
+	bus    cachebus.Bus
+	now    func() time.Time
+}
+
+// New returns a Service. lookup resolves hosts for the URL check (nil:
+// the system resolver).
+func New(db *store.DB, box *secretbox.Box, policy outbound.Policy, lookup outbound.LookupFunc, bus cachebus.Bus, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: db, box: box, policy: policy, lookup: lookup, bus: bus, now: now}
+}
+
+// Input is the body of create and update; nil fields are left out (on
+// create, they take their defaults).
+type Input struct {
+	URL                *string            `json:"url"`
+	Events             []string           `json:"events"`
+	Description        *string            `json:"description"`
+	Secret             *string            `json:"secret"`
+	IsActive           *bool              `json:"is_active"`
+	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
+	Headers            *map[string]string `json:"headers"`
+}
+
+func (s *Service) apply(ctx context.Context, w *fluxhook.Webhook, in Input, creating bool) (map[string]string, error) {
+	details := map[string]string{}
+	if in.URL != nil || creating {
+		if in.URL == nil || strings.TrimSpace(*in.URL) == "" {
+			details["url"] = "is required"
+		} else {
+			u := strings.TrimSpace(*in.URL)
+			if err := s.policy.CheckURL(ctx, u, s.lookup); err != nil {
+				var ue *outbound.URLError
+				if !errors.As(err, &ue) {
+					return nil, err
+				}
+				details["url"] = ue.Reason
+			}
+			w.URL = u
+		}
+	}
+	if in.Events != nil || creating {
+		if len(in.Events) == 0 || len(in.Events) > MaxEvents {
+			details["events"] = "must list 1 to 100 events, such as user.created, user.* or *"
+		}
+		seen := map[string]bool{}
+		w.Events = w.Events[:0]
+		for _, e := range in.Events {
+			if !ValidEventPattern(e) {
+				details["events"] = "\"" + truncate(e, 64) + "\" is not an event name: use names like user.created, a prefix wildcard like user.*, or *"
+				break
+			}
+			if !seen[e] {
+				seen[e] = true
+				w.Events = append(w.Events, e)
+			}
+		}
+	}
+	if in.Description != nil {
+		if utf8.RuneCountInString(*in.Description) > MaxDescription {
+			details["description"] = "must be at most 1000 characters"
+		}
+		w.Description = in.Description
+	}
+	if in.IsActive != nil {
+		if *in.IsActive && !w.IsActive {
+			// Turning a webhook back on clears why it was turned off.
+			w.DisabledReason, w.FailingSince = nil, nil
+		}
+		w.IsActive = *in.IsActive
+	}
+	if in.RateLimitPerSecond != nil {
+		if r := *in.RateLimitPerSecond; r < 1 || r > MaxRatePerSecond {
+			details["rate_limit_per_second"] = "must be from 1 to 10000 deliveries per second"
+		}
+		w.RateLimitPerSecond = in.RateLimitPerSecond
+	}
+	if in.Headers != nil {
+		h, problem := validHeaders(*in.Headers)
+		if problem != "" {
+			details["headers"] = problem
+		}
+		w.Headers = h
+	}
+	if in.Secret != nil {
+		if err := signing.ValidateSecret(*in.Secret); err != nil {
+			details["secret"] = err.Error()
+		}
+	}
+	return details, nil
+}
+
+func validHeaders(in map[string]string) (map[string]string, string) {
+	if len(in) > MaxHeaders {
+		return nil, "may hold at most 20 headers"
+	}
+	out := make(map[string]string, len(in))
+	for name, value := range in {
+		canon := http.CanonicalHeaderKey(name)
+		switch {
+		case !validToken(name):
+			return nil, "\"" + truncate(name, 64) + "\" is not a valid header name"
+		case reservedHeaders[canon] || strings.HasPrefix(canon, "Webhook-"):
+			return nil, canon + " is set by Fluxhook and cannot be overridden"
+		case len(value) > MaxHeaderValue:
+			return nil, canon + " is longer than 1024 bytes"
+		case strings.ContainsAny(value, "\r\n\x00"):
+			return nil, canon + " contains a line break or NUL character"
+		}
+		out[canon] = value
+	}
+	if len(out) == 0 {
+		return nil, ""
+	}
+	return out, ""
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// Create makes a webhook owned by the actor and returns it with its
+// secret (the one given, or a generated whsec_ secret), shown this once.
+func (s *Service) Create(ctx context.Context, a *fluxhook.Actor, in Input) (*fluxhook.Webhook, string, error) {
+	w := &fluxhook.Webhook{ID: store.NewID(), UserID: a.UserID, IsActive: true}
+	details, err := s.apply(ctx, w, in, true)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(details) > 0 {
+		return nil, "", fluxhook.Invalid(details)
+	}
+	secret := signing.NewSecret()
+	if in.Secret != nil {
+		secret = *in.Secret
+	}
+	w.SecretEnc = s.box.Seal([]byte(secret), []byte(w.ID))
+	if err := s.db.CreateWebhook(ctx, w); err != nil {
+		return nil, "", err
+	}
+	s.bus.Publish(cachebus.Webhook, w.ID)
+	return w, secret, nil
+}
+
+// List returns the actor's webhooks (all of them for an admin).
+func (s *Service) List(ctx context.Context, a *fluxhook.Actor) ([]*fluxhook.Webhook, error) {
+	owner := a.UserID
+	if a.IsAdmin() {
+		owner = ""
+	}
+	return s.db.ListWebhooks(ctx, owner)
+}
+
+// Get returns one webhook; another user's is not found.
+func (s *Service) Get(ctx context.Context, a *fluxhook.Actor, id string) (*fluxhook.Webhook, error) {
+	w, err := s.db.Webhook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !a.Owns(w.UserID) {
+		return nil, fluxhook.NotFound("webhook")
+	}
+	return w, nil
+}
+
+// Update changes the given fields. A new secret given here replaces the
+// current one at once (use RotateSecret for an overlap).
+func (s *Service) Update(ctx context.Context, a *fluxhook.Actor, id string, in Input) (*fluxhook.Webhook, error) {
+	w, err := s.Get(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	details, err := s.apply(ctx, w, in, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(details) > 0 {
+		return nil, fluxhook.Invalid(details)
+	}
+	if in.Secret != nil {
+		w.SecretEnc = s.box.Seal([]byte(*in.Secret), []byte(w.ID))
+		w.PrevSecretEnc, w.PrevSecretExpires = nil, nil
+	}
+	if err := s.db.UpdateWebhook(ctx, w); err != nil {
+		return nil, err
+	}
+	s.bus.Publish(cachebus.Webhook, w.ID)
+	return w, nil
+}
+
+// Delete removes a webhook.
+func (s *Service) Delete(ctx context.Context, a *fluxhook.Actor, id string) error {
+	if _, err := s.Get(ctx, a, id); err != nil {
+		return err
+	}
+	if err := s.db.DeleteWebhook(ctx, id); err != nil {
+		return err
+	}
+	s.bus.Publish(cachebus.Webhook, id)
+	return nil
+}
+
+// RotateSecret replaces the signing secret (with the one given, or a
+// generated one); the old secret keeps signing beside the new for 24 h,
+// so receivers can switch without losing a delivery.
+func (s *Service) RotateSecret(ctx context.Context, a *fluxhook.Actor, id string, given *string) (string, error) {
+	w, err := s.Get(ctx, a, id)
+	if err != nil {
+		return "", err
+	}
+	secret := signing.NewSecret()
+	if given != nil {
+		if err := signing.ValidateSecret(*given); err != nil {
+			return "", fluxhook.Invalid(map[string]string{"secret": err.Error()})
+		}
+		secret = *given
+	}
+	until := s.now().Add(RotationOverlap)
+	w.PrevSecretEnc, w.PrevSecretExpires = w.SecretEnc, &until
+	w.SecretEnc = s.box.Seal([]byte(secret), []byte(w.ID))
+	if err := s.db.UpdateWebhook(ctx, w); err != nil {
+		return "", err
+	}
+	s.bus.Publish(cachebus.Webhook, w.ID)
+	return secret, nil
+}
+
+// Secrets returns the secrets a delivery is signed with: the current
+// one, then the previous one while its overlap lasts.
+func (s *Service) Secrets(w *fluxhook.Webhook) ([]string, error) {
+	cur, err := s.box.Open(w.SecretEnc, []byte(w.ID))
+	if err != nil {
+		return nil, errors.New("webhook " + w.ID + ": cannot open its secret (wrong FLUXHOOK_ENCRYPTION_KEY?)")
+	}
+	out := []string{string(cur)}
+	if w.PrevSecretEnc != nil && w.PrevSecretExpires != nil && s.now().Before(*w.PrevSecretExpires) {
+		if prev, err := s.box.Open(w.PrevSecretEnc, []byte(w.ID)); err == nil {
+			out = append(out, string(prev))
+		}
+	}
+	return out, nil
+}
