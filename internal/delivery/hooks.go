@@ -17,7 +17,9 @@ type SecretOpener interface {
 
 // HookCache serves webhooks with their decrypted secrets from memory.
 // Entries expire after a minute as a backstop; a change on any replica
-// drops them at once (cachebus).
+// marks them stale at once (cachebus). A stale entry is read again from
+// the database, and served as it is while the database cannot answer:
+// deliveries go on through a database restart.
 type HookCache struct {
 	db     *store.DB
 	opener SecretOpener
@@ -25,13 +27,18 @@ type HookCache struct {
 	ttl    time.Duration
 	mu     sync.RWMutex
 	byID   map[string]hookEntry
+	gen    uint64 // entries from an older generation are stale
 }
 
 type hookEntry struct {
 	hook    *fluxhook.Webhook
 	secrets []string
-	expires time.Time
+	expires time.Time // the zero time: marked stale
+	gen     uint64
 }
+
+// loadTimeout bounds reading a webhook from the database.
+const loadTimeout = 5 * time.Second
 
 // maxCachedHooks bounds the cache; past it the cache starts over.
 const maxCachedHooks = 100_000
@@ -48,13 +55,16 @@ func NewHookCache(db *store.DB, opener SecretOpener, bus cachebus.Bus) *HookCach
 
 func (c *HookCache) drop(id string) {
 	c.mu.Lock()
-	delete(c.byID, id)
+	if e, ok := c.byID[id]; ok {
+		e.expires = time.Time{}
+		c.byID[id] = e
+	}
 	c.mu.Unlock()
 }
 
 func (c *HookCache) dropAll() {
 	c.mu.Lock()
-	c.byID = map[string]hookEntry{}
+	c.gen++
 	c.mu.Unlock()
 }
 
@@ -63,12 +73,25 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	now := time.Now()
 	c.mu.RLock()
 	e, ok := c.byID[id]
+	gen := c.gen
 	c.mu.RUnlock()
-	if ok && now.Before(e.expires) {
+	if ok && e.gen == gen && now.Before(e.expires) {
 		return e.hook, e.secrets, nil
 	}
-	w, err := c.db.Webhook(ctx, id)
+	// A database that hangs must not hold the delivery: a stale copy is
+	// better than none, and without one the job comes back later.
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	w, err := c.db.Webhook(lctx, id)
+	cancel()
 	if err != nil {
+		if ok && !fluxhook.IsNotFound(err) {
+			return e.hook, e.secrets, nil
+		}
+		if fluxhook.IsNotFound(err) {
+			c.mu.Lock()
+			delete(c.byID, id)
+			c.mu.Unlock()
+		}
 		return nil, nil, err
 	}
 	secrets, err := c.opener.Secrets(w)
@@ -84,7 +107,7 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	if len(c.byID) >= maxCachedHooks {
 		c.byID = map[string]hookEntry{}
 	}
-	c.byID[id] = hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl)}
+	c.byID[id] = hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl), gen: gen}
 	c.mu.Unlock()
 	return w, secrets, nil
 }

@@ -62,6 +62,11 @@ type Options struct {
 	// is still working on a job three times within it.
 	AckWait   time.Duration
 	UserAgent string
+	// FailingGrace is how long a run of failures lasts before it is
+	// written down as the webhook's failing_since (default 1 minute): an
+	// endpoint that fails now and then costs no database writes, and the
+	// time written is still the run's first failure.
+	FailingGrace time.Duration
 }
 
 // sender signs and POSTs one delivery and classifies the answer; the
@@ -84,10 +89,15 @@ type Worker struct {
 	metrics  *Metrics
 	opts     Options
 
-	mu       sync.Mutex
-	inflight map[string]int
-	slow     map[string]time.Time // webhook → until when it gets one attempt at a time
-	lastDone map[string]time.Time // webhook → when its last attempt ended (or its first began)
+	mu        sync.Mutex
+	inflight  map[string]int
+	slow      map[string]time.Time // webhook → until when it gets one attempt at a time
+	lastDone  map[string]time.Time // webhook → when its last attempt ended (or its first began)
+	firstFail map[string]time.Time // webhook → first failure of a run not yet written down
+
+	// finishing counts attempts whose record, next step and ack are
+	// still under way after their handler returned.
+	finishing sync.WaitGroup
 }
 
 // New returns a Worker.
@@ -104,9 +114,18 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
 	}
+	if o.FailingGrace <= 0 {
+		o.FailingGrace = time.Minute
+	}
 	return &Worker{sender: sender{client: client, userAgent: o.UserAgent, now: time.Now}, hooks: hooks, limiter: limiter, recorder: rec, sched: sched,
-		logger: logger, metrics: m, opts: o, inflight: map[string]int{}, slow: map[string]time.Time{}, lastDone: map[string]time.Time{}}
+		logger: logger, metrics: m, opts: o, inflight: map[string]int{}, slow: map[string]time.Time{}, lastDone: map[string]time.Time{},
+		firstFail: map[string]time.Time{}}
 }
+
+// Wait returns once every attempt whose handler has returned is recorded
+// and acked (or handed back). Call it after the consumer has stopped and
+// before the recorder stops.
+func (w *Worker) Wait() { w.finishing.Wait() }
 
 // acquire takes an in-flight slot for a webhook, or reports that the
 // webhook is at its cap, and whether it is in slow mode.
@@ -158,13 +177,29 @@ func (w *Worker) release(id string, timedOut bool) {
 
 // Handle delivers one job message. It acks the message only after the
 // attempt is recorded and, on failure, after the next attempt or the
-// dead letter is stored.
+// dead letter is stored. Those steps run after Handle returns: the
+// handler is free for the next job as soon as the request is done, so
+// group commits and a database restart hold messages (ack pending,
+// bounded by the consumer) instead of handlers, and deliveries go on
+// while records wait.
 func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	// A slow endpoint or a database restart can outlast the ack wait; a
 	// worker that is alive says so, and only a dead one's jobs go to
 	// another worker.
 	stop := keepAlive(msg, w.opts.AckWait/3)
-	defer stop()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			stop()
+		}
+	}()
+	later := func(f func()) {
+		handedOff = true
+		w.finishing.Go(func() {
+			defer stop()
+			f()
+		})
+	}
 	job, err := events.DecodeJob(msg.Data())
 	if err != nil {
 		w.logger.Error("undecodable delivery job dropped", "subject", msg.Subject(), "err", err)
@@ -189,9 +224,11 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 		if hook.DisabledReason != nil {
 			reason += ": " + *hook.DisabledReason
 		}
-		w.finish(ctx, msg, job, w.attempt(job, nil, reason, 0, fluxhook.DeliveryFailed), func(ctx context.Context) error {
-			return w.sched.PublishDead(ctx, job, reason)
-		}, "disabled")
+		later(func() {
+			w.finish(ctx, msg, job, w.attempt(job, nil, reason, 0, fluxhook.DeliveryFailed), func(ctx context.Context) error {
+				return w.sched.PublishDead(ctx, job, reason)
+			}, "disabled")
+		})
 		return
 	}
 	if hook.RateLimitPerSecond != nil {
@@ -230,7 +267,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 		reason, outcome = "timeout", outbound.Retry
 		w.metrics.circuitOpen.Inc()
 	}
-	w.conclude(ctx, msg, job, hook, code, body, reason, outcome, retryAfter, elapsed, ok)
+	later(func() { w.conclude(ctx, msg, job, hook, code, body, reason, outcome, retryAfter, elapsed, ok) })
 }
 
 // conclude records an attempt's outcome and stores what comes next.
@@ -254,9 +291,7 @@ func (w *Worker) conclude(ctx context.Context, msg jetstream.Msg, job events.Job
 		a.DeliveredAt = &now
 		if w.finish(ctx, msg, job, a, nil, "success") {
 			w.metrics.toDelivery.Observe(now.Sub(eventTime(job)).Seconds())
-			if hook.FailingSince != nil {
-				_ = w.hooks.MarkFailing(ctx, hook.ID, nil)
-			}
+			w.succeeded(ctx, hook)
 		}
 		return
 	case outbound.Retry:
@@ -292,16 +327,52 @@ func (w *Worker) conclude(ctx context.Context, msg jetstream.Msg, job events.Job
 	}
 }
 
+// maxFirstFail bounds the runs of failures kept in memory; past it the
+// bookkeeping starts over (the runs are noted again on their next failure).
+const maxFirstFail = 100_000
+
 // failing notes a failure in the webhook's health: the first failure
-// after a success starts the clock; failing longer than DisableAfter
-// turns the webhook off.
+// after a success starts the clock, written down once the run has lasted
+// FailingGrace; failing longer than DisableAfter turns the webhook off.
 func (w *Worker) failing(ctx context.Context, hook *fluxhook.Webhook, now time.Time) {
-	if hook.FailingSince == nil {
-		_ = w.hooks.MarkFailing(ctx, hook.ID, &now)
-		return
+	since := hook.FailingSince
+	if since == nil {
+		w.mu.Lock()
+		first, ok := w.firstFail[hook.ID]
+		if !ok {
+			if len(w.firstFail) >= maxFirstFail {
+				w.firstFail = map[string]time.Time{}
+			}
+			first = now
+			w.firstFail[hook.ID] = first
+		}
+		w.mu.Unlock()
+		if now.Sub(first) < w.opts.FailingGrace {
+			return
+		}
+		if err := w.hooks.MarkFailing(ctx, hook.ID, &first); err != nil {
+			w.logger.Warn("note webhook failing", "webhook_id", hook.ID, "err", err)
+			return // noted again on the next failure
+		}
+		since = &first
 	}
-	if w.opts.DisableAfter > 0 && now.Sub(*hook.FailingSince) > w.opts.DisableAfter {
-		w.disable(ctx, hook.ID, "failing without a single success since "+hook.FailingSince.UTC().Format(time.RFC3339), "failing")
+	w.mu.Lock()
+	delete(w.firstFail, hook.ID)
+	w.mu.Unlock()
+	if w.opts.DisableAfter > 0 && now.Sub(*since) > w.opts.DisableAfter {
+		w.disable(ctx, hook.ID, "failing without a single success since "+since.UTC().Format(time.RFC3339), "failing")
+	}
+}
+
+// succeeded ends the webhook's run of failures, if it had one.
+func (w *Worker) succeeded(ctx context.Context, hook *fluxhook.Webhook) {
+	w.mu.Lock()
+	delete(w.firstFail, hook.ID)
+	w.mu.Unlock()
+	if hook.FailingSince != nil {
+		if err := w.hooks.MarkFailing(ctx, hook.ID, nil); err != nil {
+			w.logger.Warn("note webhook healthy", "webhook_id", hook.ID, "err", err)
+		}
 	}
 }
 

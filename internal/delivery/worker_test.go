@@ -33,10 +33,19 @@ import (
 
 // dbRecorder records each attempt with its own insert: the batching
 // recorder has tests of its own, and this keeps the pipeline test about
-// the pipeline.
-type dbRecorder struct{ db *store.DB }
+// the pipeline. A test can hold the records back, as a database restart
+// does.
+type dbRecorder struct {
+	db      *store.DB
+	mu      sync.RWMutex // held (exclusively) while records are held back
+	waiting atomic.Int64
+}
 
-func (r dbRecorder) Record(ctx context.Context, a *fluxhook.Attempt) error {
+func (r *dbRecorder) Record(ctx context.Context, a *fluxhook.Attempt) error {
+	r.waiting.Add(1)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	r.waiting.Add(-1)
 	return r.db.InsertAttempts(ctx, []*fluxhook.Attempt{a})
 }
 
@@ -50,6 +59,7 @@ type pipeline struct {
 	js      jetstream.JetStream
 	admin   *fluxhook.Actor
 	bus     cachebus.Bus
+	rec     *dbRecorder
 	counter atomic.Int64
 }
 
@@ -106,21 +116,22 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 	for _, f := range opts {
 		f(&o)
 	}
+	rec := &dbRecorder{db: db}
 	w := delivery.New(delivery.NewHookCache(db, hooks, bus), outbound.NewClient(policy, outbound.ClientOptions{Timeout: timeout}),
-		ratelimit.NewLocal(time.Now), dbRecorder{db}, pub, logger, delivery.NewMetrics(reg), o)
+		ratelimit.NewLocal(time.Now), rec, pub, logger, delivery.NewMetrics(reg), o)
 	evCons, _ := js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
 	jobCons, _ := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
 	var wg sync.WaitGroup
 	for _, run := range []func(){
 		func() { _ = subs.Run(ctx) },
 		func() { _ = events.Consume(ctx, evCons, 4, d.Handle) },
-		func() { _ = events.Consume(ctx, jobCons, concurrency, w.Handle) },
+		func() { _ = events.Consume(ctx, jobCons, concurrency, w.Handle); w.Wait() },
 	} {
 		wg.Add(1)
 		go func() { defer wg.Done(); run() }()
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &pipeline{t: t, db: db, pub: pub, hooks: hooks, js: js, admin: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role}, bus: bus}
+	return &pipeline{t: t, db: db, pub: pub, hooks: hooks, js: js, admin: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role}, bus: bus, rec: rec}
 }
 
 // webhook subscribes url to every event, signed with secret.
@@ -339,6 +350,7 @@ func TestFailingWebhookIsDisabled(t *testing.T) {
 	p := newPipeline(t, 8, 5*time.Second, func(o *delivery.Options) {
 		o.Schedule.Delays = []time.Duration{time.Second, time.Second, time.Second, time.Second}
 		o.DisableAfter = 1500 * time.Millisecond
+		o.FailingGrace = time.Millisecond
 	})
 	secret := signing.NewSecret()
 	rcv := newReceiver(t, secret, func(int) int { return 503 })
@@ -356,5 +368,51 @@ func TestFailingWebhookIsDisabled(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // a retry is still scheduled: it must not reach the endpoint
 	if rcv.count() != n {
 		t.Fatalf("a disabled webhook got %d more requests", rcv.count()-n)
+	}
+}
+
+// TestRecordsWaitingDoNotHoldHandlers: while attempt records cannot be
+// written (a database restart), two handlers go on delivering — twenty
+// deliveries reach the endpoint — and no job is acked; once records can
+// be written, every attempt is recorded once and nothing is sent again.
+func TestRecordsWaitingDoNotHoldHandlers(t *testing.T) {
+	p := newPipeline(t, 2, 3*time.Second)
+	secret := signing.NewSecret()
+	rcv := newReceiver(t, secret, func(int) int { return 200 })
+	hook := p.webhook(rcv.URL, secret)
+	p.rec.mu.Lock()
+	held := true
+	defer func() {
+		if held {
+			p.rec.mu.Unlock()
+		}
+	}()
+	for i := range 20 {
+		p.publish("order.paid", map[string]any{"i": i})
+	}
+	waitFor(t, 10*time.Second, "20 deliveries by 2 handlers while records wait", func() bool { return rcv.count() == 20 })
+	if n := p.rec.waiting.Load(); n != 20 {
+		t.Fatalf("%d records waiting, want 20", n)
+	}
+	info, err := p.js.Consumer(context.Background(), events.StreamDeliveries, events.ConsumerWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := info.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumAckPending != 20 {
+		t.Fatalf("%d jobs ack pending while their records wait, want 20 (none acked before its record)", ci.NumAckPending)
+	}
+	p.rec.mu.Unlock()
+	held = false
+	waitFor(t, 10*time.Second, "20 attempts recorded", func() bool { return len(p.attempts(hook.ID)) == 20 })
+	waitFor(t, 10*time.Second, "every job acked", func() bool {
+		ci, err := info.Info(context.Background())
+		return err == nil && ci.NumAckPending == 0
+	})
+	if rcv.count() != 20 {
+		t.Fatalf("the endpoint got %d requests, want 20", rcv.count())
 	}
 }

@@ -153,7 +153,7 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 	if err != nil {
 		return err
 	}
-	rec := newRecorder(db, p.Registry, cfg.WorkerConcurrency)
+	rec := newRecorder(db, p.Registry)
 	w := delivery.New(hooks, client, limiter, rec, pub, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
 		Schedule:     delivery.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
 		DisableAfter: cfg.DisableAfter,
@@ -176,6 +176,7 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 		done := make(chan error, 1)
 		go func() { done <- rec.Run(rctx) }()
 		err := events.Consume(ctx, cons, cfg.WorkerConcurrency, w.Handle)
+		w.Wait() // attempts whose records and acks are still under way
 		stop()
 		return errors.Join(err, <-done)
 	}))
@@ -204,9 +205,10 @@ func (p *Process) rateMetrics() *ratelimit.Metrics {
 	return p.rlMetrics
 }
 
-// newRecorder batches attempt records. A batch leaves when every worker
-// is waiting on it (so a batch of one handler per worker is full) or
-// after 5 ms, whichever is first: group commit without idling.
-func newRecorder(db *store.DB, reg prometheus.Registerer, workers int) *attempts.Recorder {
-	return attempts.New(db, attempts.Options{MaxBatch: workers, MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
+// newRecorder batches attempt records: group commit. Handlers do not
+// wait for their records (the worker acks once they are written), so a
+// batch is not bounded by the handlers: up to the default 500 records,
+// gathered for at most 5 ms.
+func newRecorder(db *store.DB, reg prometheus.Registerer) *attempts.Recorder {
+	return attempts.New(db, attempts.Options{MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
 }

@@ -209,12 +209,18 @@ func prefixCols(prefix, cols string) string {
 }
 
 // SetWebhookFailing records when a webhook's current run of failures
-// began (nil after a success). Only the worker calls it, on transitions.
+// began (nil after a success); a start is kept when one is set already.
+// Only the worker calls it, on transitions.
 func (q *Queries) SetWebhookFailing(ctx context.Context, id string, since *time.Time) error {
 	if !validID(id) {
 		return fluxhook.NotFound("webhook")
 	}
-	res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET failing_since = $2 WHERE id = $1`, id, q.d.tp(since))
+	// The earliest start wins: workers noting the same run race.
+	query := `UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1`
+	if since == nil {
+		query = `UPDATE webhooks SET failing_since = $2 WHERE id = $1`
+	}
+	res, err := q.w.ExecContext(ctx, query, id, q.d.tp(since))
 	if err != nil {
 		return wrapErr("set webhook failing", err)
 	}

@@ -230,3 +230,42 @@ func newWebhookWithID(id, userID string) *fluxhook.Webhook {
 	w.ID = id
 	return w
 }
+
+// TestWebhookFailing: the start of a run of failures is kept when a later
+// start is noted (workers race to note the same run); nil ends the run.
+func TestWebhookFailing(t *testing.T) {
+	conformance(t, func(t *testing.T, db *store.DB, c *clock) {
+		ctx := context.Background()
+		ada := mustUser(t, db, "ada@example.com")
+		w := newWebhook(ada.ID, "https://a.example/failing")
+		if err := db.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		first := micro(c.Now().Add(-time.Minute))
+		failingSince := func() *time.Time {
+			t.Helper()
+			got, err := db.Webhook(ctx, w.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.FailingSince
+		}
+		for _, at := range []time.Time{first, first.Add(30 * time.Second)} {
+			if err := db.SetWebhookFailing(ctx, w.ID, &at); err != nil {
+				t.Fatal(err)
+			}
+			if got := failingSince(); got == nil || !got.Equal(first) {
+				t.Fatalf("after noting %v: failing since %v, want %v", at, got, first)
+			}
+		}
+		if err := db.SetWebhookFailing(ctx, w.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := failingSince(); got != nil {
+			t.Fatalf("after a success: failing since %v, want nil", got)
+		}
+		if err := db.SetWebhookFailing(ctx, store.NewID(), nil); !fluxhook.IsNotFound(err) {
+			t.Fatalf("unknown webhook: %v, want not found", err)
+		}
+	})
+}
