@@ -17,6 +17,12 @@ const (
 	// consumeDrainWait bounds handing back the buffered messages at
 	// shutdown; what is left is redelivered after AckWait anyway.
 	consumeDrainWait = 2 * time.Second
+	// consumePullExpiry is how long one pull request lasts; the server
+	// sends heartbeats at half of it, and the client re-pulls after two
+	// are missed. nats.go's default (30 s) means a pull request lost to a
+	// hiccup stalls the handlers for half a minute; 5 s bounds that, at
+	// the price of one pull request every 5 s on an idle consumer.
+	consumePullExpiry = 5 * time.Second
 )
 
 // Consume takes messages from cons and runs handler on up to concurrency
@@ -65,7 +71,7 @@ func Consume(ctx context.Context, cons jetstream.Consumer, concurrency int, hand
 // error that re-creating the iterator cannot fix.
 func pull(ctx context.Context, cons jetstream.Consumer, buffer int, work chan<- jetstream.Msg) error {
 	for {
-		iter, err := cons.Messages(jetstream.PullMaxMessages(buffer))
+		iter, err := cons.Messages(jetstream.PullMaxMessages(buffer), jetstream.PullExpiry(consumePullExpiry))
 		if err != nil {
 			return fmt.Errorf("consume: %w", err)
 		}
@@ -74,7 +80,9 @@ func pull(ctx context.Context, cons jetstream.Consumer, buffer int, work chan<- 
 			handBack(iter)
 			return nil
 		}
-		iter.Stop()
+		// What the failed iterator still holds goes back at once rather
+		// than after AckWait.
+		handBack(iter)
 		if permanentConsumeError(err) {
 			return fmt.Errorf("consume: %w", err)
 		}

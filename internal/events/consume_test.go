@@ -114,7 +114,9 @@ func TestConsumeDrainsOnCancel(t *testing.T) {
 	// them; without the hand-back they would stay pending for the whole
 	// 60 s AckWait.
 	var pending int
-	waitFor(t, 5*time.Second, "the buffered messages to be handed back", func() bool {
+	// Well under the 60 s AckWait, so that only a hand-back can pass, and
+	// not so tight that a loaded machine fails it.
+	waitFor(t, 20*time.Second, "the buffered messages to be handed back", func() bool {
 		info, err := p.worker(t).Info(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -131,7 +133,7 @@ func TestConsumeDrainsOnCancel(t *testing.T) {
 			rest.Add(1)
 		}
 	})
-	waitFor(t, 5*time.Second, "the remaining jobs handled by a new Consume", func() bool { return rest.Load() == n-concurrency })
+	waitFor(t, 20*time.Second, "the remaining jobs handled by a new Consume", func() bool { return rest.Load() == n-concurrency })
 }
 
 func TestConsumeRefusesNoHandlers(t *testing.T) {

@@ -180,7 +180,14 @@ func TestPublishJobsStoresEachJobOnce(t *testing.T) {
 		defer mu.Unlock()
 		return len(seen) + len(wrong)
 	}
-	waitFor(t, 30*time.Second, "all jobs handled", func() bool { return handled() >= n })
+	deadline := time.Now().Add(30 * time.Second)
+	for handled() < n {
+		if time.Now().After(deadline) {
+			ci, err := p.worker(t).Info(ctx)
+			t.Fatalf("timed out after 30s: %d of %d jobs handled; consumer %+v (err %v)", handled(), n, ci, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond) // room for any extra delivery to show
 	if err := stop(); err != nil {
 		t.Fatalf("Consume: %v", err)
