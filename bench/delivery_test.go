@@ -491,7 +491,22 @@ func report(dbs []string) string {
 			fmt.Fprintf(&sb, "%-9s %-10s %8.0f %11.0f %9s %8.2f %8.2f %8.1f  %s\n", db, name, r.events, r.deliveries, ratio, ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.max), r.cpu)
 		}
 	}
+	for _, db := range dbs {
+		base, okBase := lookup[loadResult](db + "/sustained")
+		h, okHang := lookup[loadResult](db + "/hanging")
+		if okBase && okHang && base.deliveries > 0 {
+			healthy := loadWebhooks - hangingHooks
+			each, baseEach := h.deliveries/float64(healthy), base.deliveries/loadWebhooks
+			fmt.Fprintf(&sb, "%s/hanging per endpoint: each of the %d healthy endpoints got %.0f deliveries/s, %.1f%% of what each of the %d got in sustained (%.0f/s)\n",
+				db, healthy, each, 100*each/baseEach, loadWebhooks, baseEach)
+		}
+	}
 	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
+	syncMode := os.Getenv("FLUXHOOK_BENCH_NATS_SYNC_INTERVAL")
+	if syncMode == "" {
+		syncMode = "always (the default: every JetStream write is fsynced)"
+	}
+	fmt.Fprintf(&sb, "JetStream sync: %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
