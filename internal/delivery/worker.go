@@ -154,9 +154,18 @@ func (w *Worker) acquire(id string) (ok, slow bool) {
 // ended for a while: waiting for one of its slots would only hold a
 // worker.
 func (w *Worker) stalled(id string) bool {
+	return w.stalledFor(id) > 100*time.Millisecond
+}
+
+// stalledFor is how long a busy webhook has gone without an attempt
+// ending (zero when it has nothing in flight).
+func (w *Worker) stalledFor(id string) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.inflight[id] > 0 && w.now().Sub(w.lastDone[id]) > 100*time.Millisecond
+	if w.inflight[id] == 0 {
+		return 0
+	}
+	return w.now().Sub(w.lastDone[id])
 }
 
 func (w *Worker) release(id string, timedOut bool) {
@@ -243,7 +252,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	ok, slow := w.acquireWait(ctx, hook.ID)
 	if !ok && !slow {
 		w.metrics.outcome("deferred")
-		w.putBack(ctx, msg, job, deferral())
+		w.putBack(ctx, msg, job, deferral(w.stalledFor(hook.ID)))
 		return
 	}
 	var (
@@ -474,10 +483,22 @@ func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, job events.Job,
 }
 
 // deferral is how long a job waits when its webhook is busy (at its cap
-// of attempts in flight): a moment, with jitter.
-func deferral() time.Duration {
-	return time.Duration(float64(250*time.Millisecond) * (0.8 + 0.4*rand.Float64()))
+// of attempts in flight): a moment, with jitter — or, once the webhook
+// has gone a second without an attempt ending (an endpoint that stopped
+// answering, before its requests time out and open the circuit), about
+// as long as it has been stalled, up to maxDeferral. Cycling such jobs
+// through the stream four times a second would spend on them the stream
+// writes the healthy endpoints need.
+func deferral(stalledFor time.Duration) time.Duration {
+	d := 250 * time.Millisecond
+	if stalledFor > time.Second {
+		d = min(stalledFor, maxDeferral)
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
+
+// maxDeferral caps how long a job for a stalled webhook is put back.
+const maxDeferral = 10 * time.Second
 
 // keepAlive tells JetStream the message is still being worked on.
 func keepAlive(msg jetstream.Msg, every time.Duration) func() {
