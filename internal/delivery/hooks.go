@@ -18,8 +18,10 @@ type SecretOpener interface {
 // HookCache serves webhooks with their decrypted secrets from memory.
 // Entries expire after a minute as a backstop; a change on any replica
 // marks them stale at once (cachebus). A stale entry is read again from
-// the database, and served as it is while the database cannot answer:
-// deliveries go on through a database restart.
+// the database. While the database is unavailable, an entry that only
+// expired, or whose failure bookkeeping changed, is served as it is, so
+// deliveries go on through a database restart; one whose webhook or user
+// changed is not (it may be disabled or deleted), and its jobs wait.
 type HookCache struct {
 	db     *store.DB
 	opener SecretOpener
@@ -27,14 +29,16 @@ type HookCache struct {
 	ttl    time.Duration
 	mu     sync.RWMutex
 	byID   map[string]hookEntry
-	gen    uint64 // entries from an older generation are stale
+	gen    uint64 // bumped when every entry changed (a user did)
+	drops  uint64 // bumped on every invalidation, to catch one racing a load
 }
 
 type hookEntry struct {
 	hook    *fluxhook.Webhook
 	secrets []string
 	expires time.Time // the zero time: marked stale
-	gen     uint64
+	gen     uint64    // c.gen when loaded: older means changed
+	changed bool      // the webhook changed since it was loaded
 }
 
 // loadTimeout bounds reading a webhook from the database.
@@ -47,16 +51,18 @@ const maxCachedHooks = 100_000
 // change to a webhook.
 func NewHookCache(db *store.DB, opener SecretOpener, bus cachebus.Bus) *HookCache {
 	c := &HookCache{db: db, opener: opener, bus: bus, ttl: time.Minute, byID: map[string]hookEntry{}}
-	bus.Subscribe(cachebus.Webhook, c.drop)
-	bus.Subscribe(cachebus.WebhookHealth, c.drop)
+	bus.Subscribe(cachebus.Webhook, func(id string) { c.invalidate(id, true) })
+	bus.Subscribe(cachebus.WebhookHealth, func(id string) { c.invalidate(id, false) })
 	bus.Subscribe(cachebus.User, func(string) { c.dropAll() })
 	return c
 }
 
-func (c *HookCache) drop(id string) {
+func (c *HookCache) invalidate(id string, changed bool) {
 	c.mu.Lock()
+	c.drops++
 	if e, ok := c.byID[id]; ok {
 		e.expires = time.Time{}
+		e.changed = e.changed || changed
 		c.byID[id] = e
 	}
 	c.mu.Unlock()
@@ -64,6 +70,7 @@ func (c *HookCache) drop(id string) {
 
 func (c *HookCache) dropAll() {
 	c.mu.Lock()
+	c.drops++
 	c.gen++
 	c.mu.Unlock()
 }
@@ -73,19 +80,22 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	now := time.Now()
 	c.mu.RLock()
 	e, ok := c.byID[id]
-	gen := c.gen
+	gen, drops := c.gen, c.drops
 	c.mu.RUnlock()
 	if ok && e.gen == gen && now.Before(e.expires) {
 		return e.hook, e.secrets, nil
 	}
-	// A database that hangs must not hold the delivery: a stale copy is
-	// better than none, and without one the job comes back later.
+	// A database that hangs must not hold the delivery for long.
 	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	w, err := c.db.Webhook(lctx, id)
 	cancel()
 	if err != nil {
-		if ok && !fluxhook.IsNotFound(err) {
-			return e.hook, e.secrets, nil
+		if ok && e.gen == gen && !e.changed && !fluxhook.IsNotFound(err) {
+			secrets := e.secrets
+			if e.hook.PrevSecretExpires != nil && !now.Before(*e.hook.PrevSecretExpires) {
+				secrets = secrets[:1] // the rotated-out secret's overlap is over
+			}
+			return e.hook, secrets, nil
 		}
 		if fluxhook.IsNotFound(err) {
 			c.mu.Lock()
@@ -103,11 +113,18 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 		// Stop signing with a rotated-out secret when its overlap ends.
 		ttl = max(w.PrevSecretExpires.Sub(now), time.Second)
 	}
+	entry := hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl), gen: gen}
 	c.mu.Lock()
+	if c.drops != drops {
+		// An invalidation arrived while we read: what we read may predate
+		// it. Serve it this once; the next Get reads again, and does not
+		// fall back on it.
+		entry.expires, entry.gen, entry.changed = time.Time{}, c.gen, true
+	}
 	if len(c.byID) >= maxCachedHooks {
 		c.byID = map[string]hookEntry{}
 	}
-	c.byID[id] = hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl), gen: gen}
+	c.byID[id] = entry
 	c.mu.Unlock()
 	return w, secrets, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fluxhook/fluxhook/internal/cachebus"
 	"github.com/fluxhook/fluxhook/internal/delivery"
@@ -15,16 +16,23 @@ import (
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 )
 
-// TestHookCacheServesStaleWhileDatabaseIsDown: a webhook marked stale by
-// a change elsewhere is read again, but while the database cannot answer
-// the copy in hand is served, so deliveries go on through a database
-// restart; a webhook never read still fails, and a deleted one is gone.
-func TestHookCacheServesStaleWhileDatabaseIsDown(t *testing.T) {
+type hookFixture struct {
+	t     *testing.T
+	db    *store.DB
+	svc   *webhooks.Service
+	bus   *cachebus.Local
+	actor *fluxhook.Actor
+	cache *delivery.HookCache
+}
+
+func newHookFixture(t *testing.T) *hookFixture {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -35,40 +43,81 @@ func TestHookCacheServesStaleWhileDatabaseIsDown(t *testing.T) {
 	box, _ := secretbox.New(bytes.Repeat([]byte{1}, 32))
 	bus := &cachebus.Local{}
 	svc := webhooks.New(db, box, outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
-	actor := &fluxhook.Actor{UserID: admin.ID, Role: admin.Role}
-	create := func(url string) *fluxhook.Webhook {
-		t.Helper()
-		w, _, err := svc.Create(ctx, actor, webhooks.Input{URL: &url, Events: []string{"*"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
+	return &hookFixture{t: t, db: db, svc: svc, bus: bus, actor: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role},
+		cache: delivery.NewHookCache(db, svc, bus)}
+}
+
+func (f *hookFixture) create(path string) *fluxhook.Webhook {
+	f.t.Helper()
+	url := "http://127.0.0.1:1/" + path
+	w, _, err := f.svc.Create(context.Background(), f.actor, webhooks.Input{URL: &url, Events: []string{"*"}})
+	if err != nil {
+		f.t.Fatal(err)
 	}
-	kept, deleted, unread := create("http://127.0.0.1:1/kept"), create("http://127.0.0.1:1/deleted"), create("http://127.0.0.1:1/unread")
-	cache := delivery.NewHookCache(db, svc, bus)
-	for _, w := range []*fluxhook.Webhook{kept, deleted} {
-		if _, secrets, err := cache.Get(ctx, w.ID); err != nil || len(secrets) != 1 {
+	return w
+}
+
+func (f *hookFixture) get(w *fluxhook.Webhook) (*fluxhook.Webhook, []string, error) {
+	return f.cache.Get(context.Background(), w.ID)
+}
+
+// TestHookCacheServesStaleWhileDatabaseIsDown: while the database cannot
+// answer, a webhook whose entry only went stale for its failure
+// bookkeeping is served from memory, so deliveries go on through a
+// database restart; one announced as changed (it may be disabled or
+// deleted), one never read, and one deleted are not.
+func TestHookCacheServesStaleWhileDatabaseIsDown(t *testing.T) {
+	f := newHookFixture(t)
+	ctx := context.Background()
+	health, changed, deleted, unread := f.create("health"), f.create("changed"), f.create("deleted"), f.create("unread")
+	for _, w := range []*fluxhook.Webhook{health, changed, deleted} {
+		if _, secrets, err := f.get(w); err != nil || len(secrets) != 1 {
 			t.Fatalf("Get(%s) = %d secrets, %v", w.URL, len(secrets), err)
 		}
 	}
-	if err := svc.Delete(ctx, actor, deleted.ID); err != nil {
+	if err := f.svc.Delete(ctx, f.actor, deleted.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := cache.Get(ctx, deleted.ID); !fluxhook.IsNotFound(err) {
+	if _, _, err := f.get(deleted); !fluxhook.IsNotFound(err) {
 		t.Fatalf("Get(deleted webhook) = %v, want not found", err)
 	}
 
-	bus.Publish(cachebus.Webhook, kept.ID) // stale now
-	bus.Publish(cachebus.User, admin.ID)   // and every entry with it
-	db.Close()                             // the database goes away
-	got, secrets, err := cache.Get(ctx, kept.ID)
-	if err != nil || got.ID != kept.ID || len(secrets) != 1 {
-		t.Fatalf("Get(stale webhook) with the database down = %v, %d secrets, %v; want the cached copy", got, len(secrets), err)
+	f.bus.Publish(cachebus.WebhookHealth, health.ID)
+	f.bus.Publish(cachebus.Webhook, changed.ID)
+	f.db.Close() // the database goes away
+	got, secrets, err := f.get(health)
+	if err != nil || got.ID != health.ID || len(secrets) != 1 {
+		t.Fatalf("Get(webhook stale for its health) with the database down = %v, %d secrets, %v; want the cached copy", got, len(secrets), err)
 	}
-	if _, _, err := cache.Get(ctx, unread.ID); err == nil {
+	if _, _, err := f.get(changed); err == nil {
+		t.Fatal("Get(webhook announced as changed) with the database down served the old copy")
+	}
+	if _, _, err := f.get(unread); err == nil {
 		t.Fatal("Get(a webhook never read) with the database down succeeded")
 	}
-	if _, _, err := cache.Get(ctx, deleted.ID); err == nil {
+	if _, _, err := f.get(deleted); err == nil {
 		t.Fatal("Get(deleted webhook) with the database down served it from the cache")
+	}
+}
+
+// TestHookCacheUserChangeRereadsEveryWebhook: a change to a user makes
+// every cached webhook stale; the next Get reads the database again.
+func TestHookCacheUserChangeRereadsEveryWebhook(t *testing.T) {
+	f := newHookFixture(t)
+	ctx := context.Background()
+	w := f.create("w")
+	if got, _, err := f.get(w); err != nil || got.FailingSince != nil {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+	since := time.Now().UTC().Truncate(time.Second)
+	if err := f.db.SetWebhookFailing(ctx, w.ID, &since); err != nil { // behind the cache's back
+		t.Fatal(err)
+	}
+	if got, _, _ := f.get(w); got.FailingSince != nil {
+		t.Fatal("the cache read the database without being told of a change (the test shows nothing)")
+	}
+	f.bus.Publish(cachebus.User, f.actor.UserID)
+	if got, _, err := f.get(w); err != nil || got.FailingSince == nil || !got.FailingSince.Equal(since) {
+		t.Fatalf("after a user change: failing since %v (%v), want %v read again", got.FailingSince, err, since)
 	}
 }

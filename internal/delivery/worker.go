@@ -64,9 +64,19 @@ type Options struct {
 	UserAgent string
 	// FailingGrace is how long a run of failures lasts before it is
 	// written down as the webhook's failing_since (default 1 minute): an
-	// endpoint that fails now and then costs no database writes, and the
-	// time written is still the run's first failure.
+	// endpoint that fails now and then costs no database writes. The
+	// time written is the failure that passed the grace, so the clock
+	// for DisableAfter starts up to the grace (plus a retry interval)
+	// late, and a run this replica saw end on another one never writes
+	// an old start.
 	FailingGrace time.Duration
+	// MaxFinishing caps the attempts whose record, next step and ack are
+	// under way after their handler returned (default 1024). At the cap
+	// a handler finishes its attempt itself: while the database is down
+	// a worker goes on delivering this many attempts, not its whole
+	// MaxAckPending, which bounds its memory and what a crash would send
+	// again.
+	MaxFinishing int
 }
 
 // sender signs and POSTs one delivery and classifies the answer; the
@@ -96,8 +106,10 @@ type Worker struct {
 	firstFail map[string]time.Time // webhook → first failure of a run not yet written down
 
 	// finishing counts attempts whose record, next step and ack are
-	// still under way after their handler returned.
-	finishing sync.WaitGroup
+	// still under way after their handler returned; finishSlots bounds
+	// them.
+	finishing   sync.WaitGroup
+	finishSlots chan struct{}
 }
 
 // New returns a Worker.
@@ -117,9 +129,12 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 	if o.FailingGrace <= 0 {
 		o.FailingGrace = time.Minute
 	}
+	if o.MaxFinishing <= 0 {
+		o.MaxFinishing = 1024
+	}
 	return &Worker{sender: sender{client: client, userAgent: o.UserAgent, now: time.Now}, hooks: hooks, limiter: limiter, recorder: rec, sched: sched,
 		logger: logger, metrics: m, opts: o, inflight: map[string]int{}, slow: map[string]time.Time{}, lastDone: map[string]time.Time{},
-		firstFail: map[string]time.Time{}}
+		firstFail: map[string]time.Time{}, finishSlots: make(chan struct{}, o.MaxFinishing)}
 }
 
 // Wait returns once every attempt whose handler has returned is recorded
@@ -186,11 +201,11 @@ func (w *Worker) release(id string, timedOut bool) {
 
 // Handle delivers one job message. It acks the message only after the
 // attempt is recorded and, on failure, after the next attempt or the
-// dead letter is stored. Those steps run after Handle returns: the
-// handler is free for the next job as soon as the request is done, so
-// group commits and a database restart hold messages (ack pending,
-// bounded by the consumer) instead of handlers, and deliveries go on
-// while records wait.
+// dead letter is stored. Those steps run after Handle returns (up to
+// MaxFinishing attempts at a time): the handler is free for the next job
+// as soon as the request is done, so group commits and a database
+// restart hold messages instead of handlers, and deliveries go on while
+// records wait.
 func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	// A slow endpoint or a database restart can outlast the ack wait; a
 	// worker that is alive says so, and only a dead one's jobs go to
@@ -203,8 +218,15 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}()
 	later := func(f func()) {
+		select {
+		case w.finishSlots <- struct{}{}:
+		default:
+			f() // at the cap: finish here, holding the handler
+			return
+		}
 		handedOff = true
 		w.finishing.Go(func() {
+			defer func() { <-w.finishSlots }()
 			defer stop()
 			f()
 		})
@@ -340,9 +362,9 @@ func (w *Worker) conclude(ctx context.Context, msg jetstream.Msg, job events.Job
 // bookkeeping starts over (the runs are noted again on their next failure).
 const maxFirstFail = 100_000
 
-// failing notes a failure in the webhook's health: the first failure
-// after a success starts the clock, written down once the run has lasted
-// FailingGrace; failing longer than DisableAfter turns the webhook off.
+// failing notes a failure in the webhook's health: a run of failures
+// that has lasted FailingGrace is written down as the webhook's
+// failing_since; failing longer than DisableAfter turns the webhook off.
 func (w *Worker) failing(ctx context.Context, hook *fluxhook.Webhook, now time.Time) {
 	since := hook.FailingSince
 	if since == nil {
@@ -359,11 +381,13 @@ func (w *Worker) failing(ctx context.Context, hook *fluxhook.Webhook, now time.T
 		if now.Sub(first) < w.opts.FailingGrace {
 			return
 		}
-		if err := w.hooks.MarkFailing(ctx, hook.ID, &first); err != nil {
+		// Now, not first: this replica may have missed the successes
+		// that ended the run it started noting.
+		if err := w.hooks.MarkFailing(ctx, hook.ID, &now); err != nil {
 			w.logger.Warn("note webhook failing", "webhook_id", hook.ID, "err", err)
 			return // noted again on the next failure
 		}
-		since = &first
+		since = &now
 	}
 	w.mu.Lock()
 	delete(w.firstFail, hook.ID)

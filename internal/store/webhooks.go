@@ -215,7 +215,7 @@ func (q *Queries) SetWebhookFailing(ctx context.Context, id string, since *time.
 	if !validID(id) {
 		return fluxhook.NotFound("webhook")
 	}
-	// The earliest start wins: workers noting the same run race.
+	// A start already noted is kept: workers noting the same run race.
 	query := `UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1`
 	if since == nil {
 		query = `UPDATE webhooks SET failing_since = $2 WHERE id = $1`
