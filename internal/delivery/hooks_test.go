@@ -1,9 +1,7 @@
 package delivery_test
 
 import (
-	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +9,6 @@ import (
 	"github.com/fluxhook/fluxhook/internal/delivery"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
-	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 )
@@ -27,22 +24,9 @@ type hookFixture struct {
 
 func newHookFixture(t *testing.T) *hookFixture {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	admin := &fluxhook.User{Email: "admin@example.com", Role: fluxhook.RoleDashboardAdmin, PasswordHash: "x"}
-	if err := db.CreateUser(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.New(bytes.Repeat([]byte{1}, 32))
+	db, admin := newTestDB(t)
 	bus := &cachebus.Local{}
-	svc := webhooks.New(db, box, outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
+	svc := webhooks.New(db, testBox(), outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
 	return &hookFixture{t: t, db: db, svc: svc, bus: bus, actor: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role},
 		cache: delivery.NewHookCache(db, svc, bus)}
 }

@@ -49,6 +49,39 @@ func (r *dbRecorder) Record(ctx context.Context, a *fluxhook.Attempt) error {
 	return r.db.InsertAttempts(ctx, []*fluxhook.Attempt{a})
 }
 
+// newTestDB opens a migrated SQLite store holding one dashboard admin.
+func newTestDB(t *testing.T) (*store.DB, *fluxhook.User) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := &fluxhook.User{Email: "admin@example.com", Role: fluxhook.RoleDashboardAdmin, PasswordHash: "x"}
+	if err := db.CreateUser(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	return db, admin
+}
+
+func testBox() *secretbox.Box {
+	box, _ := secretbox.New(bytes.Repeat([]byte{1}, 32))
+	return box
+}
+
+// hold keeps records from being written until the returned release is
+// called (or the test ends), as a database restart does.
+func (r *dbRecorder) hold(t *testing.T) (release func()) {
+	r.mu.Lock()
+	release = sync.OnceFunc(r.mu.Unlock)
+	t.Cleanup(release)
+	return release
+}
+
 // pipeline is a dispatcher and a worker on an embedded NATS server and a
 // SQLite store, as the all-in-one runs them.
 type pipeline struct {
@@ -87,19 +120,8 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	admin := &fluxhook.User{Email: "admin@example.com", Role: fluxhook.RoleDashboardAdmin, PasswordHash: "x"}
-	if err := db.CreateUser(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
-	box, _ := secretbox.New(bytes.Repeat([]byte{1}, 32))
+	db, admin := newTestDB(t)
+	box := testBox()
 	bus, _ := cachebus.NewNATS(nc)
 	policy := outbound.Policy{AllowInsecure: true, AllowPrivate: true}
 	hooks := webhooks.New(db, box, policy, nil, bus, nil)
@@ -380,13 +402,7 @@ func TestRecordsWaitingDoNotHoldHandlers(t *testing.T) {
 	secret := signing.NewSecret()
 	rcv := newReceiver(t, secret, func(int) int { return 200 })
 	hook := p.webhook(rcv.URL, secret)
-	p.rec.mu.Lock()
-	held := true
-	defer func() {
-		if held {
-			p.rec.mu.Unlock()
-		}
-	}()
+	release := p.rec.hold(t)
 	for i := range 20 {
 		p.publish("order.paid", map[string]any{"i": i})
 	}
@@ -405,8 +421,7 @@ func TestRecordsWaitingDoNotHoldHandlers(t *testing.T) {
 	if ci.NumAckPending != 20 {
 		t.Fatalf("%d jobs ack pending while their records wait, want 20 (none acked before its record)", ci.NumAckPending)
 	}
-	p.rec.mu.Unlock()
-	held = false
+	release()
 	waitFor(t, 10*time.Second, "20 attempts recorded", func() bool { return len(p.attempts(hook.ID)) == 20 })
 	waitFor(t, 10*time.Second, "every job acked", func() bool {
 		ci, err := info.Info(context.Background())
@@ -425,13 +440,7 @@ func TestFinishingIsBounded(t *testing.T) {
 	secret := signing.NewSecret()
 	rcv := newReceiver(t, secret, func(int) int { return 200 })
 	hook := p.webhook(rcv.URL, secret)
-	p.rec.mu.Lock()
-	held := true
-	defer func() {
-		if held {
-			p.rec.mu.Unlock()
-		}
-	}()
+	release := p.rec.hold(t)
 	for i := range 10 {
 		p.publish("order.paid", map[string]any{"i": i})
 	}
@@ -442,7 +451,6 @@ func TestFinishingIsBounded(t *testing.T) {
 	if n := rcv.count(); n != 3 {
 		t.Fatalf("%d requests while records were held, want 3 (1 finishing in the background + 2 handlers)", n)
 	}
-	p.rec.mu.Unlock()
-	held = false
+	release()
 	waitFor(t, 10*time.Second, "10 attempts recorded", func() bool { return len(p.attempts(hook.ID)) == 10 })
 }
