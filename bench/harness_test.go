@@ -348,8 +348,9 @@ func startFluxhook(tb testing.TB, dbURL string, extra map[string]string) *instan
 	for _, kv := range os.Environ() {
 		// Nothing of the caller's configuration leaks in (a
 		// FLUXHOOK_DATABASE_URL or FLUXHOOK_NATS_URL would change what is
-		// measured).
-		if !strings.HasPrefix(kv, "FLUXHOOK_") {
+		// measured) but a profiling build's FLUXHOOK_PPROF_ADDR
+		// (cmd/fluxhook/pprof.go).
+		if !strings.HasPrefix(kv, "FLUXHOOK_") || strings.HasPrefix(kv, "FLUXHOOK_PPROF_ADDR=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}

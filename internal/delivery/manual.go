@@ -55,7 +55,7 @@ func (m *Manual) Test(ctx context.Context, hook *fluxhook.Webhook, secrets []str
 	if err != nil {
 		return nil, err
 	}
-	job := events.Job{DeliveryID: dispatch.DeliveryID(e.ID, hook.ID), EventID: e.ID, Event: e.Event, WebhookID: hook.ID, Attempt: 1, Payload: body}
+	job := events.Job{DeliveryID: dispatch.DeliveryID(e.ID, e.Timestamp, hook.ID), EventID: e.ID, Event: e.Event, WebhookID: hook.ID, Attempt: 1, Payload: body}
 	status, respBody, reason, outcome, _, elapsed := m.post(ctx, hook, secrets, job)
 	a := &fluxhook.Attempt{DeliveryID: job.DeliveryID, WebhookID: hook.ID, Event: e.Event, EventID: e.ID, Payload: body,
 		Status: fluxhook.DeliveryFailed, Attempt: 1, ResponseBody: respBody, CreatedAt: m.now()}
