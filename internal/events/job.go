@@ -68,7 +68,8 @@ type jobWire struct {
 }
 
 // EncodeJob returns the message body of j:
-// {"v":1,"delivery_id",…,"payload":<payload bytes as given>}.
+// {"v":1,"delivery_id",…,"payload":<payload bytes as given>}. The payload
+// is always the last member: DecodeJob reads the header alone.
 func EncodeJob(j Job) ([]byte, error) {
 	if err := j.validate(); err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
@@ -105,7 +106,14 @@ func EncodeJob(j Job) ([]byte, error) {
 // encoder), not that trying again could help.
 func DecodeJob(data []byte) (Job, error) {
 	var w jobWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if h, payload, ok := splitJob(data); ok {
+		// Only the small header goes through encoding/json: the payload,
+		// most of the message, is scanned once, by validate.
+		if err := json.Unmarshal(h, &w.jobHeader); err != nil {
+			return Job{}, fmt.Errorf("decode job: %w", err)
+		}
+		w.Payload = payload
+	} else if err := json.Unmarshal(data, &w); err != nil {
 		return Job{}, fmt.Errorf("decode job: %w", err)
 	}
 	if w.V != JobVersion {
@@ -128,8 +136,26 @@ func DecodeJob(data []byte) (Job, error) {
 	return j, nil
 }
 
+// payloadKey is where EncodeJob splices in the payload. It cannot occur
+// earlier in an encoded job: inside a JSON string a quote is escaped.
+var payloadKey = []byte(`,"payload":`)
+
+// splitJob splits a job as EncodeJob lays it out — the header object, then
+// the payload as its last member — into the header as an object of its
+// own (sharing data's bytes up to the split) and the payload. It reports
+// false for any other layout, which the caller decodes the slow way.
+func splitJob(data []byte) (header, payload []byte, ok bool) {
+	i := bytes.Index(data, payloadKey)
+	if i < 0 || len(data) < i+len(payloadKey)+1 || data[len(data)-1] != '}' {
+		return nil, nil, false
+	}
+	payload = data[i+len(payloadKey) : len(data)-1]
+	header = append(data[:i:i], '}') // a copy: data itself is not changed
+	return header, payload, true
+}
+
 func (j Job) validate() error {
-	if !subjectTokenPattern.MatchString(j.DeliveryID) {
+	if !subjectToken(j.DeliveryID) {
 		return fmt.Errorf("delivery id %q: use 1 to 128 of A-Z, a-z, 0-9, _ and -", j.DeliveryID)
 	}
 	if j.EventID == "" {

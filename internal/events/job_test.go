@@ -38,11 +38,15 @@ func TestJobRoundTripKeepsPayloadBytes(t *testing.T) {
 		`{"esc":"\u00e9\/"}`,
 		`"just a string"`,
 		`null`,
+		`{"payload":{"payload":1},"x":",\"payload\":"}`,
 	}
 	for _, p := range payloads {
 		t.Run(p, func(t *testing.T) {
 			j := validJob()
 			j.Payload = json.RawMessage(p)
+			// The payload key in the header too, where the fast decoder
+			// must not take it for the split.
+			j.EventID = `evt,"payload":{}`
 			data, err := EncodeJob(j)
 			if err != nil {
 				t.Fatalf("EncodeJob: %v", err)
@@ -58,6 +62,14 @@ func TestJobRoundTripKeepsPayloadBytes(t *testing.T) {
 			want.MsgID = "" // not part of the encoding
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("decoded %+v, want %+v", got, want)
+			}
+			if _, _, ok := splitJob(data); !ok {
+				t.Error("DecodeJob did not take its fast path on an EncodeJob message")
+			}
+			// The same as encoding/json makes of the whole message.
+			var w jobWire
+			if err := json.Unmarshal(data, &w); err != nil || w.EventID != got.EventID || !bytes.Equal(w.Payload, got.Payload) || w.DeliveryID != got.DeliveryID {
+				t.Errorf("encoding/json reads %+v (%v), DecodeJob %+v", w, err, got)
 			}
 		})
 	}
@@ -205,5 +217,22 @@ func TestHeaderSafe(t *testing.T) {
 				t.Errorf("headerSafe = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeJob: the worker decodes every job it takes.
+func BenchmarkDecodeJob(b *testing.B) {
+	j := validJob()
+	j.Payload = json.RawMessage(`{"id":"0190b5f2-7c1e-7000-8000-000000000001","event":"order.paid","timestamp":"2026-01-02T03:04:05.000Z","data":{"order_id":"ord_7Hq2LxP4","customer":{"id":"cus_9Fk3Zr1W","email":"ada@example.com","name":"Ada Lovelace"},"items":[{"sku":"SKU-1234","qty":2,"price":1999},{"sku":"SKU-5678","qty":1,"price":4999}],"total":8997,"currency":"EUR"}}`)
+	data, err := EncodeJob(j)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeJob(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
