@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxhook/fluxhook/internal/delivery"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/signing"
 	"github.com/fluxhook/fluxhook/internal/store"
@@ -229,7 +230,8 @@ func ceiling(b *testing.B) ceilingResult {
 func measureCeiling(b *testing.B) ceilingResult {
 	rcv := newReceiver(b, loadWebhooks, 0, false)
 	defer rcv.close()
-	client := outbound.NewClient(outbound.Policy{AllowInsecure: true, AllowPrivate: true}, outbound.ClientOptions{Timeout: 10 * time.Second, UserAgent: "Fluxhook/bench"})
+	client := outbound.NewClient(outbound.Policy{AllowInsecure: true, AllowPrivate: true}, outbound.ClientOptions{Timeout: 10 * time.Second, UserAgent: "Fluxhook/bench",
+		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight}) // as the worker's
 	secrets := []string{signing.NewSecret()}
 	var signer signing.Signer
 	var errs errorsSeen

@@ -50,6 +50,12 @@ type Webhooks interface {
 	Disable(ctx context.Context, id, reason string) error
 }
 
+// DefaultPerWebhookInFlight is the default cap on attempts in flight to
+// one webhook. The HTTP client should keep as many idle connections per
+// host, or every attempt past its idle pool opens (and TLS-handshakes) a
+// new connection.
+const DefaultPerWebhookInFlight = 16
+
 // Options tune the worker.
 type Options struct {
 	Schedule     Schedule
@@ -115,7 +121,7 @@ type Worker struct {
 // New returns a Worker.
 func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Recorder, sched Scheduler, logger *slog.Logger, m *Metrics, o Options) *Worker {
 	if o.PerWebhookInFlight <= 0 {
-		o.PerWebhookInFlight = 16
+		o.PerWebhookInFlight = DefaultPerWebhookInFlight
 	}
 	if len(o.Schedule.Delays) == 0 {
 		o.Schedule.Delays = DefaultSchedule

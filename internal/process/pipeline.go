@@ -148,7 +148,8 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 	}
 	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}
 	hooks := delivery.NewHookCache(db, webhooks.New(db, box, policy, nil, bus, nil), bus)
-	client := outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version})
+	client := outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version,
+		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight})
 	limiter, err := p.webhookLimiter()
 	if err != nil {
 		return err
