@@ -471,3 +471,69 @@ func TestE2EAllInOne(t *testing.T) {
 	s.CheckAlive(t)
 	s.StopAll(t)
 }
+
+// TestE2EWorkerStopsWhileDatabaseIsDown: a worker told to stop while
+// PostgreSQL is down and its attempt records wait does not wait for the
+// database for ever: it exits (status 0) within FLUXHOOK_SHUTDOWN_TIMEOUT
+// plus the recorder's 10 s drain, handing the unrecorded jobs back; once
+// the database and a worker are back, every delivery has its attempt
+// recorded.
+func TestE2EWorkerStopsWhileDatabaseIsDown(t *testing.T) {
+	skipShort(t)
+	pg := StartPostgres(t)
+	s := NewStack(t, StackConfig{DatabaseURL: pg.URL, Env: map[string]string{"FLUXHOOK_SHUTDOWN_TIMEOUT": "1s"}})
+	ids := newIDs(50)
+	pub := s.Publisher("e2e.pgstop")
+	pub.Concurrency = 4
+	waitPublished(t, pub, runPublisher(pub, ids), time.Minute)
+	waitDelivered(t, s.Receiver, ids, time.Minute)
+
+	pg.Stop()
+	outage := newIDs(50)
+	pub = s.Publisher("e2e.pgstop")
+	pub.Concurrency = 4
+	waitPublished(t, pub, runPublisher(pub, outage), time.Minute)
+	waitDelivered(t, s.Receiver, outage, time.Minute) // delivered; their records wait
+	start := time.Now()
+	s.Worker.Stop() // fails the test unless it exits with status 0 within 40 s
+	took := time.Since(start)
+	if limit := 1*time.Second + 10*time.Second + 5*time.Second; took > limit {
+		t.Errorf("the worker took %v to stop with the database down, want under %v (shutdown timeout + drain + slack)", took.Round(time.Millisecond), limit)
+	}
+
+	pg.Start()
+	s.Worker.Restart()
+	ctx := testenv.Context(t, 2*time.Minute)
+	want := map[string]bool{} // delivery ids (webhook-id) of the run's events
+	for _, q := range s.Receiver.Requests() {
+		if q.Status == http.StatusOK && q.Data["e2e"] != nil {
+			want[q.WebhookID] = true
+		}
+	}
+	if len(want) != len(ids)+len(outage) {
+		t.Fatalf("%d deliveries seen, want %d", len(want), len(ids)+len(outage))
+	}
+	waitForDetail(t, 90*time.Second, func() (bool, string) {
+		conn, err := pgx.Connect(ctx, pg.URL)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer conn.Close(ctx)
+		rows, err := conn.Query(ctx, `SELECT DISTINCT delivery_id::text FROM delivery_attempts WHERE webhook_id = $1 AND status = 'delivered'`, s.WebhookID)
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for rows.Next() {
+			var id string
+			if rows.Scan(&id) == nil && want[id] {
+				n++
+			}
+		}
+		rows.Close()
+		return n == len(want), fmt.Sprintf("%d of %d deliveries have a delivered attempt recorded", n, len(want))
+	}, "every delivery recorded once the database and a worker are back")
+	t.Logf("worker stopped %v after SIGTERM with the database down", took.Round(time.Millisecond))
+	s.CheckAlive(t)
+	s.StopAll(t)
+}

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -172,14 +171,25 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 	p.watchConsumer(cons, events.ConsumerWorker)
 	p.Add("worker", lifecycle.Func(func(ctx context.Context) error {
 		// The recorder outlives the consumer: handlers still finishing
-		// after shutdown began need their attempts written.
+		// after shutdown began need their attempts written. But not for
+		// ever: with the database down, FLUXHOOK_SHUTDOWN_TIMEOUT after
+		// shutdown began the recorder stops, writes what it can for its
+		// drain time (10 s; the Deployment's grace period allows for
+		// both), and fails the rest; those jobs are handed back and
+		// delivered again by another worker, which at-least-once allows.
 		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, stop) })()
 		done := make(chan error, 1)
 		go func() { done <- rec.Run(rctx) }()
 		err := events.Consume(ctx, cons, cfg.WorkerConcurrency, w.Handle)
 		w.Wait() // attempts whose records and acks are still under way
 		stop()
-		return errors.Join(err, <-done)
+		if rerr := <-done; rerr != nil {
+			// Not a failure of the shutdown: the jobs whose records were
+			// not written were handed back, not acked.
+			p.Logger.Warn("attempt records not written at shutdown; their jobs go back to the stream", "err", rerr)
+		}
+		return err
 	}))
 	return nil
 }
