@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -517,11 +518,16 @@ func report(dbs []string) string {
 		}
 	}
 	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
-	syncMode := os.Getenv("FLUXHOOK_BENCH_NATS_SYNC_INTERVAL")
-	if syncMode == "" {
-		syncMode = "always (the default: every JetStream write is fsynced)"
+	if url := os.Getenv("FLUXHOOK_BENCH_NATS_URL"); url != "" {
+		fmt.Fprintf(&sb, "JetStream: external, %s, streams R%s (FLUXHOOK_BENCH_NATS_URL, FLUXHOOK_BENCH_STREAM_REPLICAS)\n",
+			url, cmp.Or(os.Getenv("FLUXHOOK_BENCH_STREAM_REPLICAS"), "1"))
+	} else {
+		syncMode := os.Getenv("FLUXHOOK_BENCH_NATS_SYNC_INTERVAL")
+		if syncMode == "" {
+			syncMode = "always (the default: every JetStream write is fsynced)"
+		}
+		fmt.Fprintf(&sb, "JetStream: embedded, sync %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	}
-	fmt.Fprintf(&sb, "JetStream sync: %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -340,6 +341,16 @@ func startFluxhook(tb testing.TB, dbURL string, extra map[string]string) *instan
 		// every write (see FLUXHOOK_NATS_SYNC_INTERVAL).
 		env["FLUXHOOK_NATS_SYNC_INTERVAL"] = v
 	}
+	natsURL := "nats://" + natsAddr
+	if v := os.Getenv("FLUXHOOK_BENCH_NATS_URL"); v != "" {
+		// An external NATS instead of the embedded one, e.g. the
+		// three-node cluster of scripts/nats-cluster.sh with
+		// FLUXHOOK_BENCH_STREAM_REPLICAS=3: the production layout.
+		delete(env, "FLUXHOOK_NATS_LISTEN")
+		env["FLUXHOOK_NATS_URL"] = v
+		env["FLUXHOOK_STREAM_REPLICAS"] = cmp.Or(os.Getenv("FLUXHOOK_BENCH_STREAM_REPLICAS"), "1")
+		natsURL = v
+	}
 	for k, v := range extra {
 		env[k] = v
 	}
@@ -367,7 +378,7 @@ func startFluxhook(tb testing.TB, dbURL string, extra map[string]string) *instan
 	}
 	in := &instance{
 		api:    "http://" + httpAddr + "/api/v1",
-		nats:   "nats://" + natsAddr,
+		nats:   natsURL,
 		admin:  "http://" + adminAddr,
 		cmd:    cmd,
 		exited: make(chan struct{}),

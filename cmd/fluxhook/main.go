@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/fluxhook/fluxhook/internal/process"
+	"github.com/nats-io/nats.go"
 )
 
 func main() { process.Main("fluxhook", run) }
@@ -37,7 +38,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	nc, err := p.StartNATS(ctx, filepath.Join(cfg.DataDir, "nats"), getenv("FLUXHOOK_NATS_LISTEN"))
+	// Embedded NATS unless FLUXHOOK_NATS_URL names a server to use instead
+	// (a cluster, say).
+	natsDesc := "embedded NATS"
+	var nc *nats.Conn
+	if cfg.NATSURL != "" {
+		natsDesc = "NATS at FLUXHOOK_NATS_URL"
+		nc, err = p.ConnectNATS(ctx)
+	} else {
+		nc, err = p.StartNATS(ctx, filepath.Join(cfg.DataDir, "nats"), getenv("FLUXHOOK_NATS_LISTEN"))
+	}
 	if err != nil {
 		return err
 	}
@@ -56,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	fmt.Fprintf(stdout, "Fluxhook %s is running (all-in-one: embedded NATS, %s, local rate limiter)\n", process.Version, db.Driver())
+	fmt.Fprintf(stdout, "Fluxhook %s is running (all-in-one: %s, %s, local rate limiter)\n", process.Version, natsDesc, db.Driver())
 	fmt.Fprintf(stdout, "  API:      %s/api/v1   (listening on %s)\n", cfg.PublicURL, api.Listener.Addr())
 	fmt.Fprintf(stdout, "  Admin:    http://%s/metrics  /healthz  /readyz\n", hostPort(admin.Addr()))
 	fmt.Fprintf(stdout, "  Data:     %s\n", cfg.DataDir)

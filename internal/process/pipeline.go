@@ -124,7 +124,7 @@ func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn
 			case <-time.After(time.Second):
 			}
 		}
-		return events.Consume(ctx, cons, 16, d.Handle)
+		return events.Consume(ctx, cons, dispatcherConcurrency, d.Handle)
 	}))
 	return nil
 }
@@ -223,3 +223,9 @@ func (p *Process) rateMetrics() *ratelimit.Metrics {
 func newRecorder(db *store.DB, reg prometheus.Registerer) *attempts.Recorder {
 	return attempts.New(db, attempts.Options{MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
 }
+
+// dispatcherConcurrency is how many events a dispatcher fans out at once.
+// Each waits for its jobs' PubAcks, which on an R3 cluster are a
+// replication round trip and on a single node an fsync, so the number in
+// flight, not the CPU, bounds the events a second.
+const dispatcherConcurrency = 64
