@@ -362,32 +362,14 @@ func TestE2EPostgresRestart(t *testing.T) {
 	}
 
 	// Every delivery the receiver accepted has its attempts on record.
-	delivered := map[string]bool{}
-	for _, q := range s.Receiver.Requests() {
-		if q.Status == http.StatusOK && q.Data["e2e"] != nil {
-			delivered[q.WebhookID] = true
-		}
-	}
+	delivered := deliveredByReceiver(s.Receiver)
 	ctx := testenv.Context(t, 2*time.Minute)
 	var recorded, attempts int
 	waitForDetail(t, 60*time.Second, func() (bool, string) {
-		conn, err := pgx.Connect(ctx, pg.URL)
+		ok, err := recordedDelivered(ctx, pg.URL, s.WebhookID)
 		if err != nil {
 			return false, err.Error()
 		}
-		defer conn.Close(ctx)
-		rows, err := conn.Query(ctx, `SELECT DISTINCT delivery_id::text FROM delivery_attempts WHERE webhook_id = $1 AND status = 'delivered'`, s.WebhookID)
-		if err != nil {
-			return false, err.Error()
-		}
-		ok := map[string]bool{}
-		for rows.Next() {
-			var id string
-			if rows.Scan(&id) == nil {
-				ok[id] = true
-			}
-		}
-		rows.Close()
 		missing := 0
 		for id := range delivered {
 			if !ok[id] {
@@ -395,7 +377,7 @@ func TestE2EPostgresRestart(t *testing.T) {
 			}
 		}
 		recorded = len(delivered) - missing
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM delivery_attempts WHERE webhook_id = $1`, s.WebhookID).Scan(&attempts); err != nil {
+		if attempts, err = countAttempts(ctx, pg.URL, s.WebhookID); err != nil {
 			return false, err.Error()
 		}
 		return missing == 0 && attempts >= s.Receiver.Total(), fmt.Sprintf("%d of %d delivered deliveries recorded as delivered; %d attempts recorded, the receiver got %d requests",
@@ -504,36 +486,73 @@ func TestE2EWorkerStopsWhileDatabaseIsDown(t *testing.T) {
 	pg.Start()
 	s.Worker.Restart()
 	ctx := testenv.Context(t, 2*time.Minute)
-	want := map[string]bool{} // delivery ids (webhook-id) of the run's events
-	for _, q := range s.Receiver.Requests() {
-		if q.Status == http.StatusOK && q.Data["e2e"] != nil {
-			want[q.WebhookID] = true
-		}
-	}
+	want := deliveredByReceiver(s.Receiver)
 	if len(want) != len(ids)+len(outage) {
 		t.Fatalf("%d deliveries seen, want %d", len(want), len(ids)+len(outage))
 	}
 	waitForDetail(t, 90*time.Second, func() (bool, string) {
-		conn, err := pgx.Connect(ctx, pg.URL)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer conn.Close(ctx)
-		rows, err := conn.Query(ctx, `SELECT DISTINCT delivery_id::text FROM delivery_attempts WHERE webhook_id = $1 AND status = 'delivered'`, s.WebhookID)
+		got, err := recordedDelivered(ctx, pg.URL, s.WebhookID)
 		if err != nil {
 			return false, err.Error()
 		}
 		n := 0
-		for rows.Next() {
-			var id string
-			if rows.Scan(&id) == nil && want[id] {
+		for id := range want {
+			if got[id] {
 				n++
 			}
 		}
-		rows.Close()
 		return n == len(want), fmt.Sprintf("%d of %d deliveries have a delivered attempt recorded", n, len(want))
 	}, "every delivery recorded once the database and a worker are back")
 	t.Logf("worker stopped %v after SIGTERM with the database down", took.Round(time.Millisecond))
 	s.CheckAlive(t)
 	s.StopAll(t)
+}
+
+// deliveredByReceiver returns the delivery ids (webhook-id) the receiver
+// accepted for the run's events.
+func deliveredByReceiver(rcv *Receiver) map[string]bool {
+	ids := map[string]bool{}
+	for _, q := range rcv.Requests() {
+		if q.Status == http.StatusOK && q.Data["e2e"] != nil {
+			ids[q.WebhookID] = true
+		}
+	}
+	return ids
+}
+
+// recordedDelivered returns the ids of the webhook's deliveries that have
+// a delivered attempt on record in the PostgreSQL at url.
+func recordedDelivered(ctx context.Context, url, webhookID string) (map[string]bool, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT DISTINCT delivery_id::text FROM delivery_attempts WHERE webhook_id = $1 AND status = 'delivered'`, webhookID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, rows.Err()
+}
+
+// countAttempts counts the webhook's attempts on record in the PostgreSQL
+// at url.
+func countAttempts(ctx context.Context, url, webhookID string) (int, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM delivery_attempts WHERE webhook_id = $1`, webhookID).Scan(&n)
+	return n, err
 }
