@@ -277,9 +277,10 @@ func TestRelayPublishesOutboxInOrder(t *testing.T) {
 					t.Errorf("stored %+v, want %+v", e, want)
 				}
 			}
-			if v := testutil.ToFloat64(m.Published); v != float64(len(written)) {
-				t.Errorf("fluxhook_outbox_published_total = %v, want %d", v, len(written))
-			}
+			// The counter moves just after the rows are stamped.
+			waitFor(t, 5*time.Second, fmt.Sprintf("fluxhook_outbox_published_total to reach %d", len(written)), func() bool {
+				return testutil.ToFloat64(m.Published) == float64(len(written))
+			})
 			waitFor(t, 5*time.Second, "the backlog gauge to read 0", func() bool {
 				return testutil.ToFloat64(m.Backlog) == 0
 			})
@@ -380,9 +381,11 @@ func TestRelayKeepsFailedEventsPendingUntilPublished(t *testing.T) {
 						t.Errorf("stream order %v, want %v", g, w)
 					}
 				}
-				if v := testutil.ToFloat64(m.Published); v != float64(total) {
-					t.Errorf("fluxhook_outbox_published_total = %v, want %d", v, total)
-				}
+				// The counter moves just after the rows are stamped, which is
+				// what the drain above waited for.
+				waitFor(t, 5*time.Second, fmt.Sprintf("fluxhook_outbox_published_total to reach %d", total), func() bool {
+					return testutil.ToFloat64(m.Published) == float64(total)
+				})
 			})
 		}
 	}
