@@ -166,6 +166,13 @@ func (r *Recorder) enqueue(ctx context.Context, rec *record) error {
 	// Counted before it is sent, so that the flusher's decrement can
 	// never come first and take the gauge below zero.
 	r.m.queuedAdd(1)
+	// Room in the queue takes the record at once: a record that passed
+	// the check above is not refused because the intake closed meanwhile.
+	select {
+	case r.queue <- rec:
+		return nil
+	default:
+	}
 	select {
 	case r.queue <- rec:
 		return nil

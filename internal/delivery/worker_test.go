@@ -318,7 +318,7 @@ func TestGiveUpGoneAndRejected(t *testing.T) {
 		t.Fatalf("a 400 was retried: %d requests", n)
 	}
 	// Every given-up delivery is in the dead letters.
-	waitFor(t, 5*time.Second, "3 dead letters", func() bool {
+	waitFor(t, 15*time.Second, "3 dead letters", func() bool {
 		s, err := p.js.Stream(context.Background(), events.StreamDeadLetters)
 		if err != nil {
 			return false

@@ -152,13 +152,17 @@ func TestConsumeReturnsWhenConsumerDeleted(t *testing.T) {
 	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
 	ctx := testenv.Context(t, 10*time.Second)
 	_, done := runConsume(t, p.worker(t), 2, func(context.Context, jetstream.Msg) {})
-	time.Sleep(200 * time.Millisecond) // let the pull reach the server
+	// The deletion must find the pull request waiting at the server.
+	waitFor(t, 10*time.Second, "the pull request to reach the server", func() bool {
+		info, err := p.worker(t).Info(ctx)
+		return err == nil && info.NumWaiting > 0
+	})
 	if err := p.js.DeleteConsumer(ctx, StreamDeliveries, ConsumerWorker); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("Consume went on after its consumer was deleted")
 	}
 }

@@ -289,10 +289,12 @@ func TestScheduleRetry(t *testing.T) {
 				if got.Before(at) {
 					t.Errorf("retry came %s early", at.Sub(got))
 				}
-				if late := got.Sub(at); late > 2*time.Second {
+				// Schedules have one-second resolution (the time is rounded
+				// up), so up to a second late is by design; the rest is slack.
+				if late := got.Sub(at); late > 4*time.Second {
 					t.Errorf("retry came %s late", late)
 				}
-			} else if late := got.Sub(at.Add(-tt.after)); late > 2*time.Second {
+			} else if late := got.Sub(at.Add(-tt.after)); late > 4*time.Second {
 				t.Errorf("overdue retry came %s after scheduling", late)
 			}
 

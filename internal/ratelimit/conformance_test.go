@@ -20,9 +20,11 @@ import (
 func runConformance(t *testing.T, newLimiter func(t *testing.T) Limiter) {
 	t.Helper()
 	const burst = 10
-	slow := PerMinute(burst)          // one request per 6 s
-	interval := time.Minute / burst   // what one request costs under slow
-	quick := PerSecond(2)             // one request per 500 ms, for the test that waits
+	slow := PerMinute(burst)        // one request per 6 s
+	interval := time.Minute / burst // what one request costs under slow
+	// One request per 2 s, for the test that waits: a stall shorter than
+	// the interval cannot change its outcome on a loaded machine.
+	quick := Limit{Rate: 2, Period: 4 * time.Second, Burst: 2}
 	const slack = 2 * time.Second     // time the test may have taken, at most
 	const rounding = time.Millisecond // Redis answers in whole milliseconds, rounded up
 	ctx := func(t *testing.T) context.Context { return testenv.Context(t, 30*time.Second) }
