@@ -192,24 +192,28 @@ func lookup[T any](key string) (T, bool) {
 // benchmark that ran faster than -benchtime is run again with a larger
 // b.N, and the figures, measured once, need saying once.
 func logOnce(b *testing.B, msg string) {
-	memo.Lock()
-	defer memo.Unlock()
-	key := "logged " + b.Name()
-	if memo.m[key] == nil {
-		memo.m[key] = true
+	if firstTime("logged " + b.Name()) {
 		b.Log(msg)
 	}
 }
 
-// printOnce writes msg to stdout once per benchmark name.
+// printOnce is logOnce to stdout, for what is longer than the ten lines
+// the testing package keeps of a benchmark's log.
 func printOnce(b *testing.B, msg string) {
-	memo.Lock()
-	defer memo.Unlock()
-	key := "printed " + b.Name()
-	if memo.m[key] == nil {
-		memo.m[key] = true
+	if firstTime("printed " + b.Name()) {
 		fmt.Printf("--- %s\n%s\n", b.Name(), msg)
 	}
+}
+
+// firstTime reports whether key is asked about for the first time.
+func firstTime(key string) bool {
+	memo.Lock()
+	defer memo.Unlock()
+	if memo.m[key] != nil {
+		return false
+	}
+	memo.m[key] = true
+	return true
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
