@@ -44,6 +44,10 @@ type hookEntry struct {
 // loadTimeout bounds reading a webhook from the database.
 const loadTimeout = 5 * time.Second
 
+// staleHold is how long a copy served because the database did not
+// answer is served again before the next attempt to read it.
+const staleHold = 10 * time.Second
+
 // maxCachedHooks bounds the cache; past it the cache starts over.
 const maxCachedHooks = 100_000
 
@@ -95,6 +99,16 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 			if e.hook.PrevSecretExpires != nil && !now.Before(*e.hook.PrevSecretExpires) {
 				secrets = secrets[:1] // the rotated-out secret's overlap is over
 			}
+			// Serve this copy for a while without asking again: a
+			// database that hangs would otherwise hold every delivery to
+			// this webhook for the load timeout. A change announced
+			// meanwhile still marks it stale, and then it is not served.
+			c.mu.Lock()
+			if cur, found := c.byID[id]; found && c.drops == drops && cur.gen == c.gen && !cur.changed {
+				cur.secrets, cur.expires = secrets, time.Now().Add(staleHold)
+				c.byID[id] = cur
+			}
+			c.mu.Unlock()
 			return e.hook, secrets, nil
 		}
 		if fluxhook.IsNotFound(err) {
