@@ -117,7 +117,7 @@ func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn
 		return nil
 	})
 	p.Add("subscriptions", lifecycle.Func(subs.Run))
-	p.addTrimmer("trim-events", events.StreamEvents, events.EventsTrimmer(js))
+	p.addTrimmer("trim-events", events.EventsTrimmer(js))
 	p.Add("dispatcher", lifecycle.Func(func(ctx context.Context) error {
 		for subs.Load(ctx) != nil {
 			select {
@@ -171,7 +171,7 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 		return db.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)
 	})
 	p.watchConsumer(cons, events.ConsumerWorker)
-	p.addTrimmer("trim-deliveries", events.StreamDeliveries, events.DeliveriesTrimmer(js))
+	p.addTrimmer("trim-deliveries", events.DeliveriesTrimmer(js))
 	p.Add("worker", lifecycle.Func(func(ctx context.Context) error {
 		// The recorder outlives the consumer: handlers still finishing
 		// after shutdown began need their attempts written. But not for
@@ -241,15 +241,7 @@ const trimEvery = time.Second
 // addTrimmer purges what the role's consumer has acked, every trimEvery
 // (see events.Trimmer). A failure is logged once and retried; the
 // messages only stay a little longer.
-func (p *Process) addTrimmer(name, stream string, t *events.Trimmer) {
-	if p.trimErrs == nil {
-		p.trimErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "fluxhook_stream_trim_errors_total",
-			Help: "Failed purges of acknowledged messages; while they fail, the stream grows until its max age.",
-		}, []string{"stream"})
-		p.Registry.MustRegister(p.trimErrs)
-	}
-	errs := p.trimErrs.WithLabelValues(stream)
+func (p *Process) addTrimmer(name string, t *events.Trimmer) {
 	p.Add(name, lifecycle.Func(func(ctx context.Context) error {
 		tick := time.NewTicker(trimEvery)
 		defer tick.Stop()
@@ -268,12 +260,9 @@ func (p *Process) addTrimmer(name, stream string, t *events.Trimmer) {
 				p.Logger.Info("stream keeps the work-queue retention an earlier version created it with; each ack deletes its message and syncs the deletion; delete the stream when it is empty to have it re-created with limits retention", "err", err)
 				<-ctx.Done()
 				return nil
-			case err != nil && ctx.Err() == nil:
-				errs.Inc()
-				if !failing {
-					p.Logger.Warn("purge acknowledged messages; trying again every second", "err", err)
-					failing = true
-				}
+			case err != nil && ctx.Err() == nil && !failing:
+				p.Logger.Warn("purge acknowledged messages; trying again every second", "err", err)
+				failing = true
 			case err == nil && failing:
 				p.Logger.Info("purging acknowledged messages again", "task", name)
 				failing = false

@@ -44,7 +44,6 @@ type Process struct {
 	js         jetstream.JetStream
 	publisher  *events.Publisher
 	rlMetrics  *ratelimit.Metrics
-	trimErrs   *prometheus.CounterVec
 }
 
 // New returns a Process for the named binary, logging to w.
