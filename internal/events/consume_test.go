@@ -107,7 +107,7 @@ func TestConsumeDrainsOnCancel(t *testing.T) {
 		t.Errorf("%d handlers completed, want the %d in flight and no new ones after the cancel", len(acked), concurrency)
 	}
 	mu.Unlock()
-	if got := p.leftAfterTrim(t, StreamDeliveries); got != n-concurrency {
+	if got := p.streamMsgs(t, StreamDeliveries); got != n-concurrency {
 		t.Errorf("DELIVERIES holds %d messages, want %d: the in-flight acks did not land", got, n-concurrency)
 	}
 	// Naks are fire-and-forget, so the server may take a moment to count

@@ -76,20 +76,6 @@ func (p *pipeline) streamMsgs(tb testing.TB, name string) uint64 {
 	return info.State.Msgs
 }
 
-// leftAfterTrim trims the stream below its consumer's ack floor, as the
-// dispatcher and worker processes do, and returns the messages left.
-func (p *pipeline) leftAfterTrim(tb testing.TB, name string) uint64 {
-	tb.Helper()
-	t := EventsTrimmer(p.js)
-	if name == StreamDeliveries {
-		t = DeliveriesTrimmer(p.js)
-	}
-	if _, err := t.Trim(testenv.Context(tb, 5*time.Second)); err != nil {
-		tb.Fatalf("trim %s: %v", name, err)
-	}
-	return p.streamMsgs(tb, name)
-}
-
 // testJobs returns n first-attempt jobs of distinct deliveries spread
 // over 50 webhooks, with delivery ids prefix0000001 and up.
 func testJobs(n int, prefix string) []Job {

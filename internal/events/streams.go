@@ -123,25 +123,19 @@ func (c StreamsConfig) validate() error {
 
 // streamConfigs returns the three streams Fluxhook needs.
 //
-// EVENTS and DELIVERIES hold work in flight, each taken by one durable
-// consumer. They have limits retention, not work-queue: in a work-queue
-// stream every ack deletes its message, and a server that syncs every
-// write (the embedded one, and sync_interval: always) writes and syncs
-// a tombstone for each deletion — a second disk sync per job beside the
-// one that stored it, which halves what a single node sustains. Here an
-// ack only moves the consumer's ack floor, and the consuming processes
-// purge what lies below it about once a second (Trimmer): one sync for
-// all of it. MaxAge stays as a backstop. A stream that an earlier
-// Fluxhook created as a work queue stays one (see EnsureStreams).
-//
-// Retry schedules (fluxhook.schedules.>) live in DELIVERIES because a
-// schedule's target must be a subject of its own stream. The server
-// itself turns each into a job on its target subject at the scheduled
-// time; the worker filters on fluxhook.deliveries.> only and the trimmer
-// purges only those subjects, so a schedule stays until it fires.
-//
-// Dead letters are kept for weeks for retries by hand and read by the
-// API rather than consumed: another max age, hence DEAD_LETTERS.
+// Why three and not one or two: EVENTS and DELIVERIES are work queues,
+// so each message is gone once its one consumer acks it and nothing
+// piles up. A work-queue stream refuses consumers whose filters
+// overlap, and two kinds of message must never be taken by the worker:
+//   - retry schedules (fluxhook.schedules.>): the server itself turns
+//     each into a job on its target subject at the scheduled time, and a
+//     consumer that took a schedule would ack (delete) it before it
+//     fired. They live in DELIVERIES because a schedule's target must be
+//     a subject of its own stream, and the worker filters on
+//     fluxhook.deliveries.> only.
+//   - dead letters: kept for weeks for retries by hand and read by the
+//     API rather than consumed, so they need limits retention, which a
+//     stream has for all its subjects or none: hence DEAD_LETTERS.
 //
 // Discard stays "old" (schedules refuse "new"), and MaxAge is the only
 // limit: dropping events or jobs for space would lose them silently,
@@ -152,7 +146,7 @@ func streamConfigs(c StreamsConfig) []jetstream.StreamConfig {
 			Name:        StreamEvents,
 			Description: "Fluxhook domain events, consumed once by the dispatcher",
 			Subjects:    []string{EventsSubjects},
-			Retention:   jetstream.LimitsPolicy, // trimmed below the dispatcher's ack floor
+			Retention:   jetstream.WorkQueuePolicy,
 			Discard:     jetstream.DiscardOld,
 			MaxAge:      c.EventsMaxAge,
 			Duplicates:  c.EventsDuplicates,
@@ -163,7 +157,7 @@ func streamConfigs(c StreamsConfig) []jetstream.StreamConfig {
 			Name:        StreamDeliveries,
 			Description: "Fluxhook delivery jobs and their pending retries",
 			Subjects:    []string{DeliveriesSubjects, SchedulesSubjects},
-			Retention:   jetstream.LimitsPolicy, // jobs trimmed below the worker's ack floor
+			Retention:   jetstream.WorkQueuePolicy,
 			Discard:     jetstream.DiscardOld,
 			MaxAge:      c.DeliveriesMaxAge,
 			Duplicates:  c.DeliveriesDuplicates,
@@ -195,25 +189,12 @@ func streamConfigs(c StreamsConfig) []jetstream.StreamConfig {
 // they do not know (a server older than 2.12 would accept
 // AllowMsgSchedules and drop it), so only the read-back shows what is
 // really in force. Running it again with the same cfg changes nothing.
-//
-// A stream that exists with work-queue retention (made by a Fluxhook
-// before limits retention) keeps it, since the server cannot change it:
-// it works as before, each ack deleting its message, and its Trimmer
-// reports ErrWorkQueue. Deleting the stream once it is empty makes the
-// next start create it with limits retention.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("stream settings: %w", err)
 	}
 	for _, want := range streamConfigs(cfg) {
-		if old, err := js.Stream(ctx, want.Name); err == nil {
-			if old.CachedInfo().Config.Retention == jetstream.WorkQueuePolicy {
-				want.Retention = jetstream.WorkQueuePolicy
-			}
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("look up stream %s: %w", want.Name, err)
-		}
 		s, err := js.CreateOrUpdateStream(ctx, want)
 		if err != nil {
 			return fmt.Errorf("create or update stream %s: %w", want.Name, err)
@@ -329,17 +310,16 @@ type consumerSpec struct {
 // JetStream redelivers only after a crash, an AckWait timeout or a
 // Nak, and the worker Naks every rate-limited job, so any limit would
 // eventually be reached by a healthy job of a busy webhook. A message
-// that reached MaxDeliver would also stay unacked, holding the ack
-// floor (and with it trimming) back, where no one sees it. Messages
-// that can never succeed are for the handler to recognise (DecodeJob
-// fails) and dead-letter or Term.
+// that reached MaxDeliver would also stay in the work queue, stuck,
+// where no one sees it. Messages that can never succeed are for the
+// handler to recognise (DecodeJob fails) and dead-letter or Term.
 //
 // Neither has a BackOff: short waits use NakWithDelay, which BackOff
 // would override, and long ones use message schedules.
 //
 // The worker filters on all shards. Per-shard consumers, when they
-// come, replace it rather than join it: a job must have one consumer,
-// and one ack floor to be trimmed below.
+// come, replace it rather than join it: a work-queue stream refuses
+// consumers whose filters overlap.
 func consumerSpecs(c ConsumersConfig) []consumerSpec {
 	return []consumerSpec{
 		{StreamEvents, jetstream.ConsumerConfig{

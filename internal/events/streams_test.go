@@ -60,8 +60,8 @@ func TestEnsureStreamsCreatesAndIsIdempotent(t *testing.T) {
 		duplicates time.Duration
 		schedules  bool
 	}{
-		{StreamEvents, []string{"fluxhook.events.>"}, jetstream.LimitsPolicy, 7 * 24 * time.Hour, 24 * time.Hour, false},
-		{StreamDeliveries, []string{"fluxhook.deliveries.>", "fluxhook.schedules.>"}, jetstream.LimitsPolicy, 7 * 24 * time.Hour, 10 * time.Minute, true},
+		{StreamEvents, []string{"fluxhook.events.>"}, jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 24 * time.Hour, false},
+		{StreamDeliveries, []string{"fluxhook.deliveries.>", "fluxhook.schedules.>"}, jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 10 * time.Minute, true},
 		{StreamDeadLetters, []string{"fluxhook.dead.>"}, jetstream.LimitsPolicy, 30 * 24 * time.Hour, 10 * time.Minute, false},
 	}
 	for _, tt := range tests {
@@ -106,14 +106,6 @@ func TestEnsureStreamsUpdatesExisting(t *testing.T) {
 	if got.Duplicates != 24*time.Hour || got.MaxAge != 7*24*time.Hour {
 		t.Errorf("EVENTS kept duplicates %s, max age %s", got.Duplicates, got.MaxAge)
 	}
-	// An earlier Fluxhook's work queue stays one (the server cannot
-	// change it), and there is nothing to trim in it.
-	if got.Retention != jetstream.WorkQueuePolicy {
-		t.Errorf("EVENTS retention %v, want the work queue it was created with", got.Retention)
-	}
-	if _, err := EventsTrimmer(js).Trim(ctx); !errors.Is(err, ErrWorkQueue) {
-		t.Errorf("trimming a work queue: %v, want ErrWorkQueue", err)
-	}
 }
 
 func TestEnsureStreamsRefuses(t *testing.T) {
@@ -123,6 +115,11 @@ func TestEnsureStreamsRefuses(t *testing.T) {
 		cfg    StreamsConfig
 		wantIn []string
 	}{
+		{
+			name:   "a stream that cannot become a work queue",
+			before: &jetstream.StreamConfig{Name: StreamEvents, Subjects: []string{EventsSubjects}, Retention: jetstream.LimitsPolicy},
+			wantIn: []string{"stream EVENTS", "workqueue"},
+		},
 		{
 			name:   "another stream owning the subjects",
 			before: &jetstream.StreamConfig{Name: "LEGACY", Subjects: []string{"fluxhook.>"}},
@@ -184,7 +181,7 @@ func TestCheckStreamConfig(t *testing.T) {
 		{"schedules dropped", func(c *jetstream.StreamConfig) { c.AllowMsgSchedules = false }, "allow_msg_schedules"},
 		{"roll-ups dropped", func(c *jetstream.StreamConfig) { c.AllowRollup = false }, "allow_rollup_hdrs"},
 		{"subject missing", func(c *jetstream.StreamConfig) { c.Subjects = []string{DeliveriesSubjects} }, "subjects"},
-		{"retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.InterestPolicy }, "retention"},
+		{"retention", func(c *jetstream.StreamConfig) { c.Retention = jetstream.LimitsPolicy }, "retention"},
 		{"duplicates", func(c *jetstream.StreamConfig) { c.Duplicates = 2 * time.Minute }, "duplicate_window"},
 		{"max age", func(c *jetstream.StreamConfig) { c.MaxAge = 0 }, "max_age"},
 		{"storage", func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }, "storage"},

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -117,7 +116,6 @@ func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn
 		return nil
 	})
 	p.Add("subscriptions", lifecycle.Func(subs.Run))
-	p.addTrimmer("trim-events", events.EventsTrimmer(js))
 	p.Add("dispatcher", lifecycle.Func(func(ctx context.Context) error {
 		for subs.Load(ctx) != nil {
 			select {
@@ -171,7 +169,6 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 		return db.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)
 	})
 	p.watchConsumer(cons, events.ConsumerWorker)
-	p.addTrimmer("trim-deliveries", events.DeliveriesTrimmer(js))
 	p.Add("worker", lifecycle.Func(func(ctx context.Context) error {
 		// The recorder outlives the consumer: handlers still finishing
 		// after shutdown began need their attempts written. But not for
@@ -232,41 +229,3 @@ func newRecorder(db *store.DB, reg prometheus.Registerer) *attempts.Recorder {
 // replication round trip and on a single node an fsync, so the number in
 // flight, not the CPU, bounds the events a second.
 const dispatcherConcurrency = 64
-
-// trimEvery paces purging acknowledged messages from EVENTS and
-// DELIVERIES: the streams hold about this much traffic beyond the
-// messages not yet acked.
-const trimEvery = time.Second
-
-// addTrimmer purges what the role's consumer has acked, every trimEvery
-// (see events.Trimmer). A failure is logged once and retried; the
-// messages only stay a little longer.
-func (p *Process) addTrimmer(name string, t *events.Trimmer) {
-	p.Add(name, lifecycle.Func(func(ctx context.Context) error {
-		tick := time.NewTicker(trimEvery)
-		defer tick.Stop()
-		failing := false
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-tick.C:
-			}
-			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := t.Trim(tctx)
-			cancel()
-			switch {
-			case errors.Is(err, events.ErrWorkQueue):
-				p.Logger.Info("stream keeps the work-queue retention an earlier version created it with; each ack deletes its message and syncs the deletion; delete the stream when it is empty to have it re-created with limits retention", "err", err)
-				<-ctx.Done()
-				return nil
-			case err != nil && ctx.Err() == nil && !failing:
-				p.Logger.Warn("purge acknowledged messages; trying again every second", "err", err)
-				failing = true
-			case err == nil && failing:
-				p.Logger.Info("purging acknowledged messages again", "task", name)
-				failing = false
-			}
-		}
-	}))
-}
