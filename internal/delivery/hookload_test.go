@@ -77,14 +77,15 @@ func TestHookCacheLoadTimeout(t *testing.T) {
 		t.Skip("waits out the load timeout")
 	}
 	f, lock := newPostgresHookFixture(t)
-	health, changed, unread := f.create("health"), f.create("changed"), f.create("unread")
-	for _, w := range []*fluxhook.Webhook{health, changed} {
+	health, changed, unread, racing := f.create("health"), f.create("changed"), f.create("unread"), f.create("racing")
+	for _, w := range []*fluxhook.Webhook{health, changed, racing} {
 		if _, _, err := f.get(w); err != nil {
 			t.Fatalf("Get(%s): %v", w.URL, err)
 		}
 	}
 	f.bus.Publish(cachebus.WebhookHealth, health.ID)
 	f.bus.Publish(cachebus.Webhook, changed.ID)
+	f.bus.Publish(cachebus.WebhookHealth, racing.ID)
 
 	cases := []struct {
 		name   string
@@ -94,6 +95,9 @@ func TestHookCacheLoadTimeout(t *testing.T) {
 		{"entry stale for its failure bookkeeping: the cached copy", health, true},
 		{"entry announced as changed: an error", changed, false},
 		{"never read: an error", unread, false},
+		// Servable when the read began; a change announced while it hangs
+		// (the webhook may have been disabled) makes it unservable.
+		{"changed while the read hangs: an error", racing, false},
 	}
 	type result struct {
 		hook    *fluxhook.Webhook
@@ -117,6 +121,8 @@ func TestHookCacheLoadTimeout(t *testing.T) {
 			r.elapsed = time.Since(start)
 		})
 	}
+	time.Sleep(delivery.LoadTimeout / 5)
+	f.bus.Publish(cachebus.Webhook, racing.ID)
 	wg.Wait()
 	backstop.Stop()
 	for i, tt := range cases {

@@ -94,22 +94,10 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	w, err := c.db.Webhook(lctx, id)
 	cancel()
 	if err != nil {
-		if ok && e.gen == gen && !e.changed && !fluxhook.IsNotFound(err) {
-			secrets := e.secrets
-			if e.hook.PrevSecretExpires != nil && !now.Before(*e.hook.PrevSecretExpires) {
-				secrets = secrets[:1] // the rotated-out secret's overlap is over
+		if ok && !fluxhook.IsNotFound(err) {
+			if secrets, served := c.serveStale(id, e, now); served {
+				return e.hook, secrets, nil
 			}
-			// Serve this copy for a while without asking again: a
-			// database that hangs would otherwise hold every delivery to
-			// this webhook for the load timeout. A change announced
-			// meanwhile still marks it stale, and then it is not served.
-			c.mu.Lock()
-			if cur, found := c.byID[id]; found && c.drops == drops && cur.gen == c.gen && !cur.changed {
-				cur.secrets, cur.expires = secrets, time.Now().Add(staleHold)
-				c.byID[id] = cur
-			}
-			c.mu.Unlock()
-			return e.hook, secrets, nil
 		}
 		if fluxhook.IsNotFound(err) {
 			c.mu.Lock()
@@ -141,6 +129,37 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	c.byID[id] = entry
 	c.mu.Unlock()
 	return w, secrets, nil
+}
+
+// serveStale decides, after a failed read, whether the copy e (read
+// before the failure) may be served: only if nothing announced a change
+// to the webhook or its user since it was loaded, checked now rather
+// than before the read, which may have taken the load timeout. A served
+// copy is kept for staleHold without asking the database again: one that
+// hangs would otherwise hold every delivery to the webhook for the load
+// timeout. A rotated-out secret still stops signing when its overlap
+// ends.
+func (c *HookCache) serveStale(id string, e hookEntry, now time.Time) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, found := c.byID[id]
+	if !found || cur.hook != e.hook || cur.gen != c.gen || cur.changed {
+		return nil, false
+	}
+	secrets := e.secrets
+	if p := e.hook.PrevSecretExpires; p != nil && !now.Before(*p) {
+		secrets = secrets[:1] // the rotated-out secret's overlap is over
+	}
+	hold := time.Now().Add(staleHold)
+	if p := e.hook.PrevSecretExpires; p != nil && p.After(now) && p.Before(hold) {
+		hold = *p // then the rotated-out secret must go
+	}
+	// Whatever was announced meanwhile about this webhook shows in cur:
+	// a change makes it unservable above, a health change leaves it
+	// servable, as it is.
+	cur.secrets, cur.expires = secrets, hold
+	c.byID[id] = cur
+	return secrets, true
 }
 
 // MarkFailing records the start (or, with nil, the end) of a run of failures.
