@@ -31,9 +31,11 @@ const (
 	// handed out in the meantime, and it then waits with no pull request
 	// at the server until a heartbeat is missed. With the default (half
 	// the expiry) that was 5 s with nothing delivered and thousands of
-	// jobs pending, seen in the benchmark; a 500 ms heartbeat makes it a
-	// second at most, for two small messages a second on an idle consumer.
-	consumeHeartbeat = 500 * time.Millisecond
+	// jobs pending, seen in the benchmark; with 1 s it is 2 s at most. Not
+	// shorter: a server that stalls for two heartbeats makes the client
+	// re-pull while its first request is still open, and messages beyond
+	// the iterator's buffer are dropped and come back after AckWait.
+	consumeHeartbeat = time.Second
 )
 
 // Consume takes messages from cons and runs handler on up to concurrency
