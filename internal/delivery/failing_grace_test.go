@@ -78,27 +78,7 @@ type graceFixture struct {
 func newGraceFixture(t *testing.T, o delivery.Options) *graceFixture {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := events.StartEmbedded(events.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	nc, err := events.ConnectEmbedded(srv, "test", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := events.EnsureStreams(ctx, js, events.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := events.NewPublisher(nc, events.PublisherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js, pub := newJetStream(t)
 	jobs, err := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"github.com/fluxhook/fluxhook/internal/delivery"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
-	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/testenv"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 	"github.com/jackc/pgx/v5"
@@ -25,18 +24,7 @@ func newPostgresHookFixture(t *testing.T) (f *hookFixture, lock func(table strin
 	t.Helper()
 	ctx := context.Background()
 	url := testenv.PostgresURL(t)
-	db, err := store.Open(ctx, url, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	admin := &fluxhook.User{Email: "admin@example.com", Role: fluxhook.RoleDashboardAdmin, PasswordHash: "x"}
-	if err := db.CreateUser(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
+	db, admin := openTestDB(t, url)
 	bus := &cachebus.Local{}
 	svc := webhooks.New(db, testBox(), outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
 	f = &hookFixture{t: t, db: db, svc: svc, bus: bus, actor: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role},

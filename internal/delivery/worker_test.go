@@ -27,6 +27,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/signing"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,8 +53,15 @@ func (r *dbRecorder) Record(ctx context.Context, a *fluxhook.Attempt) error {
 // newTestDB opens a migrated SQLite store holding one dashboard admin.
 func newTestDB(t *testing.T) (*store.DB, *fluxhook.User) {
 	t.Helper()
+	return openTestDB(t, "sqlite://"+filepath.Join(t.TempDir(), "db"))
+}
+
+// openTestDB opens and migrates the store at url and adds one dashboard
+// admin.
+func openTestDB(t *testing.T, url string) (*store.DB, *fluxhook.User) {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "db"), store.Options{})
+	db, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +104,11 @@ type pipeline struct {
 	counter atomic.Int64
 }
 
-func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...func(*delivery.Options)) *pipeline {
+// newJetStream starts an embedded NATS server with Fluxhook's streams and
+// consumers and returns a connection, its JetStream and a publisher.
+func newJetStream(t *testing.T) (*nats.Conn, jetstream.JetStream, *events.Publisher) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
 	srv, err := events.StartEmbedded(events.EmbeddedOptions{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +130,13 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nc, js, pub
+}
+
+func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...func(*delivery.Options)) *pipeline {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	nc, js, pub := newJetStream(t)
 	db, admin := newTestDB(t)
 	box := testBox()
 	bus, _ := cachebus.NewNATS(nc)
