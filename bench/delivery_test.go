@@ -137,6 +137,7 @@ func BenchmarkDelivery(b *testing.B) {
 				b.ReportMetric(r.deliveries, "deliveries/s")
 				b.ReportMetric(c.posts, "ceiling_posts/s")
 				b.ReportMetric(100*r.deliveries/c.posts, "%_of_ceiling")
+				b.ReportMetric(r.cpuPerDelivery(), "fluxhook_cpu_µs/delivery")
 				b.ReportMetric(ms(r.lat.p50), "p50_ms")
 				b.ReportMetric(ms(r.lat.p99), "p99_ms")
 			})
@@ -313,6 +314,16 @@ type loadResult struct {
 	accepted   int64 // events accepted in the whole run
 	warnings   []string
 	nWarnings  int
+}
+
+// cpuPerDelivery is the fluxhook process's CPU time per delivery, in
+// microseconds: what an optimisation changes, whatever else shares the
+// machine during the run.
+func (r loadResult) cpuPerDelivery() float64 {
+	if r.deliveries <= 0 {
+		return 0
+	}
+	return r.cpu.fluxhook * 1e6 / r.deliveries
 }
 
 func paced(b *testing.B, db string) loadResult {
@@ -519,6 +530,12 @@ func report(dbs []string) string {
 			each, baseEach := h.deliveries/float64(healthy), base.deliveries/loadWebhooks
 			fmt.Fprintf(&sb, "%s/hanging per endpoint: each of the %d healthy endpoints got %.0f deliveries/s, %.1f%% of what each of the %d got in sustained (%.0f/s)\n",
 				db, healthy, each, 100*each/baseEach, loadWebhooks, baseEach)
+		}
+	}
+	for _, db := range dbs {
+		if r, ok := lookup[loadResult](db + "/sustained"); ok && r.deliveries > 0 {
+			fmt.Fprintf(&sb, "%s/sustained: the fluxhook process spent %.0f µs of CPU per delivery (steadier from run to run than the ratio, whose ceiling moves)\n",
+				db, r.cpuPerDelivery())
 		}
 	}
 	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
