@@ -548,6 +548,11 @@ func keepAlive(msg jetstream.Msg, every time.Duration) func() {
 	return func() { close(done) }
 }
 
+// TruncatedNote ends a stored response body that was longer than
+// outbound.MaxResponseBody, so that whoever reads the delivery log knows
+// the endpoint sent more than is shown.
+var TruncatedNote = fmt.Sprintf("\n[truncated by Fluxhook: only the first %d bytes of the response are kept]", outbound.MaxResponseBody)
+
 // post sends the job to the webhook and classifies the answer.
 func (w *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []string, job events.Job) (status int, body *string, reason string, outcome outbound.Outcome, retryAfter time.Duration, elapsed time.Duration) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(job.Payload))
@@ -568,7 +573,9 @@ func (w *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []str
 		o, r := outbound.Classify(0, err)
 		return 0, nil, r, o, 0, elapsed
 	}
-	b, _, _ := outbound.ReadBody(res.Body, outbound.MaxResponseBody)
+	// A body that fails part way is kept as far as it came: the status
+	// decides the outcome.
+	b, truncated, _ := outbound.ReadBody(res.Body, outbound.MaxResponseBody)
 	res.Body.Close()
 	elapsed = time.Since(start)
 	outcome, reason = outbound.Classify(res.StatusCode, nil)
@@ -576,6 +583,9 @@ func (w *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []str
 		retryAfter, _ = outbound.RetryAfter(res.Header, w.now())
 	}
 	s := string(b)
+	if truncated {
+		s += TruncatedNote
+	}
 	if outcome == outbound.Success {
 		reason = ""
 	}

@@ -471,3 +471,33 @@ func TestFinishingIsBounded(t *testing.T) {
 	release()
 	waitFor(t, 10*time.Second, "10 attempts recorded", func() bool { return len(p.attempts(hook.ID)) == 10 })
 }
+
+// TestResponseBodyKept: the delivery log keeps what the endpoint
+// answered, up to outbound.MaxResponseBody, and says when it cut more.
+func TestResponseBodyKept(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second)
+	secret := signing.NewSecret()
+	long := bytes.Repeat([]byte("0123456789abcdef"), outbound.MaxResponseBody/16+1000) // 16,000 bytes too many
+	short := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
+	t.Cleanup(short.Close)
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(long)
+	}))
+	t.Cleanup(big.Close)
+	hShort, hBig := p.webhook(short.URL, secret), p.webhook(big.URL, secret)
+	p.publish("order.paid", map[string]any{})
+	waitFor(t, 10*time.Second, "both attempts", func() bool { return len(p.attempts(hShort.ID)) == 1 && len(p.attempts(hBig.ID)) == 1 })
+
+	if a := p.attempts(hShort.ID)[0]; a.ResponseBody == nil || *a.ResponseBody != `{"ok":true}` {
+		t.Fatalf("short body stored as %v", a.ResponseBody)
+	}
+	a := p.attempts(hBig.ID)[0]
+	if a.Status != fluxhook.DeliveryFailed || a.StatusCode == nil || *a.StatusCode != http.StatusBadRequest || a.ResponseBody == nil {
+		t.Fatalf("attempt %+v", a)
+	}
+	want := string(long[:outbound.MaxResponseBody]) + delivery.TruncatedNote
+	if got := *a.ResponseBody; got != want {
+		t.Fatalf("long body stored with %d bytes, ending %q; want the first %d and the note", len(got), got[max(0, len(got)-120):], outbound.MaxResponseBody)
+	}
+}
