@@ -45,7 +45,9 @@ test-e2e: ## end-to-end: the three binaries as real processes
 	$(SERVICES) go test -count=1 -run 'E2E' -timeout 20m ./e2e/...
 
 bench: ## benchmarks (they print figures, including the ratio to this machine's ceiling)
-	$(SERVICES) go test -run '^$$' -bench . -benchtime 3s ./...
+	$(SERVICES) go test -run '^$$' -bench . -benchtime 3s -timeout 20m ./...
+	@echo "--- the delivery benchmark again, the embedded JetStream syncing every 100ms instead of every write"
+	FLUXHOOK_BENCH_NATS_SYNC_INTERVAL=100ms $(SERVICES) go test -run '^$$' -bench 'BenchmarkDelivery' -benchtime 1x -timeout 20m ./bench
 
 lint: ## gofmt must have nothing to say, and go vet
 	@unformatted="$$(gofmt -l .)"; \

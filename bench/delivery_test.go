@@ -112,6 +112,13 @@ func BenchmarkDelivery(b *testing.B) {
 	if os.Getenv("FLUXHOOK_TEST_POSTGRES_URL") != "" {
 		dbs = append(dbs, "postgres")
 	}
+	if embeddedSyncAlways() {
+		b.Run("disk", func(b *testing.B) {
+			d := disk(b)
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(d.appends, "synced_appends/s")
+		})
+	}
 	b.Run("ceiling", func(b *testing.B) {
 		c := ceiling(b)
 		b.ReportMetric(0, "ns/op")
@@ -215,6 +222,20 @@ func firstTime(key string) bool {
 	}
 	memo.m[key] = true
 	return true
+}
+
+// fsyncsPerDelivery is what a delivery costs the DELIVERIES stream of an
+// embedded JetStream that syncs every write, in synced appends: its
+// job's store and the tombstone its ack writes. (The event's own store
+// and tombstone go to EVENTS, another file, synced beside DELIVERIES
+// rather than after it.)
+const fsyncsPerDelivery = 2
+
+// embeddedSyncAlways reports whether the runs use the all-in-one's
+// embedded JetStream with its default of syncing every write.
+func embeddedSyncAlways() bool {
+	v := os.Getenv("FLUXHOOK_BENCH_NATS_SYNC_INTERVAL")
+	return os.Getenv("FLUXHOOK_BENCH_NATS_URL") == "" && (v == "" || v == "always")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -536,6 +557,21 @@ func report(dbs []string) string {
 		if r, ok := lookup[loadResult](db + "/sustained"); ok && r.deliveries > 0 {
 			fmt.Fprintf(&sb, "%s/sustained: the fluxhook process spent %.0f µs of CPU per delivery (steadier from run to run than the ratio, whose ceiling moves)\n",
 				db, r.cpuPerDelivery())
+		}
+	}
+	if d, ok := lookup[diskResult]("disk"); ok && d.appends > 0 {
+		bound := d.appends / fsyncsPerDelivery
+		fmt.Fprintf(&sb, "disk: %.0f synced appends/s to one file here (%d B, write + fsync). JetStream syncing every write stores a stream's messages\n"+
+			"  and tombstones one after another, and a delivery takes %d of them in DELIVERIES (its job, and the tombstone its ack writes),\n"+
+			"  so the stream allows at most %.0f deliveries/s", d.appends, diskAppend, fsyncsPerDelivery, bound)
+		if c.posts > 0 {
+			fmt.Fprintf(&sb, " = %.1f%% of the ceiling, whatever the CPU", 100*bound/c.posts)
+		}
+		sb.WriteString("\n")
+		for _, db := range dbs {
+			if r, ok := lookup[loadResult](db + "/sustained"); ok {
+				fmt.Fprintf(&sb, "  %s/sustained reached %.0f%% of that bound\n", db, 100*r.deliveries/bound)
+			}
 		}
 	}
 	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
