@@ -155,6 +155,12 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.AckWait > 0 {
+		// The consumer's ack wait is the one the worker must beat.
+		if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{WorkerAckWait: o.AckWait}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rec := &dbRecorder{db: db}
 	w := delivery.New(delivery.NewHookCache(db, hooks, bus), outbound.NewClient(policy, outbound.ClientOptions{Timeout: timeout}),
 		ratelimit.NewLocal(time.Now), rec, pub, logger, delivery.NewMetrics(reg), o)
@@ -499,5 +505,35 @@ func TestResponseBodyKept(t *testing.T) {
 	want := string(long[:outbound.MaxResponseBody]) + delivery.TruncatedNote
 	if got := *a.ResponseBody; got != want {
 		t.Fatalf("long body stored with %d bytes, ending %q; want the first %d and the note", len(got), got[max(0, len(got)-120):], outbound.MaxResponseBody)
+	}
+}
+
+// TestSlowAttemptIsNotRedelivered: an attempt that outlasts the
+// consumer's ack wait is not handed to another handler meanwhile: the
+// worker keeps telling JetStream the job is in progress.
+func TestSlowAttemptIsNotRedelivered(t *testing.T) {
+	const ackWait = time.Second
+	p := newPipeline(t, 4, 10*time.Second, func(o *delivery.Options) { o.AckWait = ackWait })
+	var requests atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		time.Sleep(3*ackWait + ackWait/2)
+	}))
+	t.Cleanup(slow.Close)
+	hook := p.webhook(slow.URL, signing.NewSecret())
+	p.publish("order.paid", map[string]any{})
+	waitFor(t, 15*time.Second, "the slow attempt's record", func() bool { return len(p.attempts(hook.ID)) == 1 })
+	time.Sleep(ackWait + ackWait/2) // a redelivered job would have reached the endpoint by now
+	c, err := p.js.Consumer(context.Background(), events.StreamDeliveries, events.ConsumerWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := requests.Load(); n != 1 || info.NumRedelivered != 0 || len(p.attempts(hook.ID)) != 1 {
+		t.Fatalf("%d requests, %d redelivered, %d attempts: the job went to another handler while its attempt was under way",
+			n, info.NumRedelivered, len(p.attempts(hook.ID)))
 	}
 }

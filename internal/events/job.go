@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
@@ -74,37 +75,110 @@ func EncodeJob(j Job) ([]byte, error) {
 	if err := j.validate(); err != nil {
 		return nil, fmt.Errorf("encode job: %w", err)
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	h := jobHeader{
-		V:              JobVersion,
-		DeliveryID:     j.DeliveryID,
-		EventID:        j.EventID,
-		Event:          j.Event,
-		WebhookID:      j.WebhookID,
-		Attempt:        j.Attempt,
-		FirstAttemptAt: j.FirstAttemptAt,
-		UserID:         j.UserID,
-		EventAt:        j.EventAt,
-	}
-	if err := enc.Encode(h); err != nil {
-		return nil, fmt.Errorf("encode job %s: %w", j.DeliveryID, err)
+	return encodeJob(j)
+}
+
+// encodeJob is EncodeJob for a job already validated.
+func encodeJob(j Job) ([]byte, error) {
+	out, ok := appendJobHeader(make([]byte, 0, 256+len(j.Payload)), j)
+	if !ok {
+		// A string that needs escaping, or a time out of RFC 3339's
+		// range: encoding/json writes it (or says why it cannot).
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		h := jobHeader{
+			V:              JobVersion,
+			DeliveryID:     j.DeliveryID,
+			EventID:        j.EventID,
+			Event:          j.Event,
+			WebhookID:      j.WebhookID,
+			Attempt:        j.Attempt,
+			FirstAttemptAt: j.FirstAttemptAt,
+			UserID:         j.UserID,
+			EventAt:        j.EventAt,
+		}
+		if err := enc.Encode(h); err != nil {
+			return nil, fmt.Errorf("encode job %s: %w", j.DeliveryID, err)
+		}
+		out = bytes.TrimRight(b.Bytes(), "\n")
+		out = out[:len(out)-1] // the closing brace
 	}
 	// json.Marshal would compact and HTML-escape a RawMessage, so the
 	// payload is spliced in after the encoded header instead.
-	out := bytes.TrimRight(b.Bytes(), "\n")
-	out = out[:len(out)-1] // the closing brace
 	out = append(out, `,"payload":`...)
 	out = append(out, j.Payload...)
 	out = append(out, '}')
 	return out, nil
 }
 
+// appendJobHeader appends j's header to b as encoding/json writes
+// jobHeader (without HTML escaping), less its closing brace. It reports
+// false, having written nothing usable, when a string holds a byte that
+// encoding/json would escape or replace, or a time cannot be written.
+// Every job the dispatcher makes takes this path (ids, names and times
+// are plain ASCII), and encoding/json took 2% of a worker's CPU.
+func appendJobHeader(b []byte, j Job) ([]byte, bool) {
+	if !plainJSON(j.DeliveryID) || !plainJSON(j.EventID) || !plainJSON(j.Event) || !plainJSON(j.WebhookID) || !plainJSON(j.UserID) {
+		return b, false
+	}
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, JobVersion, 10)
+	b = appendMember(b, `,"delivery_id":"`, j.DeliveryID)
+	b = appendMember(b, `,"event_id":"`, j.EventID)
+	b = appendMember(b, `,"event":"`, j.Event)
+	b = appendMember(b, `,"webhook_id":"`, j.WebhookID)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(j.Attempt), 10)
+	var err error
+	if !j.FirstAttemptAt.IsZero() {
+		b = append(b, `,"first_attempt_at":"`...)
+		if b, err = j.FirstAttemptAt.AppendText(b); err != nil {
+			return b, false
+		}
+		b = append(b, '"')
+	}
+	if j.UserID != "" {
+		b = appendMember(b, `,"user_id":"`, j.UserID)
+	}
+	if !j.EventAt.IsZero() {
+		b = append(b, `,"event_at":"`...)
+		if b, err = j.EventAt.AppendText(b); err != nil {
+			return b, false
+		}
+		b = append(b, '"')
+	}
+	return b, true
+}
+
+func appendMember(b []byte, key, value string) []byte {
+	b = append(b, key...)
+	b = append(b, value...)
+	return append(b, '"')
+}
+
+// plainJSON reports whether s is printable ASCII without a quote or a
+// backslash: bytes a JSON string holds as they are, which encoding/json
+// writes unchanged and reads back unchanged.
+func plainJSON[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // DecodeJob parses a message body made by EncodeJob. An error means the
 // message can never be processed (a bug or a newer, incompatible
 // encoder), not that trying again could help.
 func DecodeJob(data []byte) (Job, error) {
+	if j, ok := decodeJobFast(data); ok {
+		if err := j.validate(); err != nil {
+			return Job{}, fmt.Errorf("decode job: %w", err)
+		}
+		return j, nil
+	}
 	var w jobWire
 	if h, payload, ok := splitJob(data); ok {
 		// Only the small header goes through encoding/json: the payload,
@@ -136,6 +210,107 @@ func DecodeJob(data []byte) (Job, error) {
 	return j, nil
 }
 
+// decodeJobFast reads a job laid out exactly as appendJobHeader and
+// encodeJob write it: the members in their order, strings of plain
+// ASCII, the payload last. It reports false for anything else (escapes,
+// another order, unknown members, another version), which DecodeJob
+// then reads with encoding/json; when it reports true, the job is what
+// encoding/json would have read. encoding/json took 3% of a worker's
+// CPU here.
+func decodeJobFast(data []byte) (Job, bool) {
+	var j Job
+	r := jobReader{b: data}
+	ok := r.lit(fastJobStart) && r.str(&j.DeliveryID) &&
+		r.lit(`,"event_id":`) && r.str(&j.EventID) &&
+		r.lit(`,"event":`) && r.str(&j.Event) &&
+		r.lit(`,"webhook_id":`) && r.str(&j.WebhookID) &&
+		r.lit(`,"attempt":`) && r.int(&j.Attempt)
+	if ok && r.lit(`,"first_attempt_at":`) {
+		ok = r.time(&j.FirstAttemptAt)
+	}
+	if ok && r.lit(`,"user_id":`) {
+		ok = r.str(&j.UserID) && j.UserID != ""
+	}
+	if ok && r.lit(`,"event_at":`) {
+		ok = r.time(&j.EventAt)
+	}
+	if !ok || !r.lit(`,"payload":`) || len(data)-r.i < 2 || data[len(data)-1] != '}' {
+		return Job{}, false
+	}
+	j.Payload = data[r.i : len(data)-1]
+	return j, true
+}
+
+// fastJobStart is how every job appendJobHeader writes begins.
+var fastJobStart = `{"v":` + strconv.Itoa(JobVersion) + `,"delivery_id":`
+
+// jobReader is decodeJobFast's cursor.
+type jobReader struct {
+	b []byte
+	i int
+}
+
+// lit consumes s if the input continues with it.
+func (r *jobReader) lit(s string) bool {
+	if len(r.b)-r.i < len(s) || string(r.b[r.i:r.i+len(s)]) != s {
+		return false
+	}
+	r.i += len(s)
+	return true
+}
+
+// quoted consumes a string of plain ASCII and returns what is between
+// its quotes.
+func (r *jobReader) quoted() ([]byte, bool) {
+	if r.i >= len(r.b) || r.b[r.i] != '"' {
+		return nil, false
+	}
+	end := bytes.IndexByte(r.b[r.i+1:], '"')
+	if end < 0 {
+		return nil, false
+	}
+	s := r.b[r.i+1 : r.i+1+end]
+	if !plainJSON(s) {
+		return nil, false
+	}
+	r.i += end + 2
+	return s, true
+}
+
+func (r *jobReader) str(dst *string) bool {
+	s, ok := r.quoted()
+	if ok {
+		*dst = string(s)
+	}
+	return ok
+}
+
+// int consumes a JSON integer without sign, leading zeros, fraction or
+// exponent, as strconv.AppendInt writes a positive int.
+func (r *jobReader) int(dst *int) bool {
+	start := r.i
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+	}
+	digits := r.b[start:r.i]
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return false
+	}
+	n, err := strconv.Atoi(string(digits))
+	*dst = n
+	return err == nil
+}
+
+// time consumes a quoted time the way encoding/json does for a
+// time.Time: with its UnmarshalJSON.
+func (r *jobReader) time(dst *time.Time) bool {
+	start := r.i
+	if _, ok := r.quoted(); !ok {
+		return false
+	}
+	return dst.UnmarshalJSON(r.b[start:r.i]) == nil && !dst.IsZero()
+}
+
 // payloadKey is where EncodeJob splices in the payload. It cannot occur
 // earlier in an encoded job: inside a JSON string a quote is escaped.
 var payloadKey = []byte(`,"payload":`)
@@ -155,6 +330,21 @@ func splitJob(data []byte) (header, payload []byte, ok bool) {
 }
 
 func (j Job) validate() error {
+	if err := j.validateHeader(); err != nil {
+		return err
+	}
+	return validatePayload(j.Payload)
+}
+
+func validatePayload(p json.RawMessage) error {
+	if len(p) == 0 || !json.Valid(p) {
+		return errors.New("payload is not a JSON document")
+	}
+	return nil
+}
+
+// validateHeader is validate without the payload.
+func (j Job) validateHeader() error {
 	if !subjectToken(j.DeliveryID) {
 		return fmt.Errorf("delivery id %q: use 1 to 128 of A-Z, a-z, 0-9, _ and -", j.DeliveryID)
 	}
@@ -169,9 +359,6 @@ func (j Job) validate() error {
 	}
 	if j.Attempt < 1 {
 		return fmt.Errorf("attempt %d: attempts count from 1", j.Attempt)
-	}
-	if len(j.Payload) == 0 || !json.Valid(j.Payload) {
-		return errors.New("payload is not a JSON document")
 	}
 	return nil
 }

@@ -236,3 +236,101 @@ func BenchmarkDecodeJob(b *testing.B) {
 		}
 	}
 }
+
+// jobsToEncode are jobs whose headers take appendJobHeader's path and
+// jobs whose headers need encoding/json's (escapes, non-ASCII, times
+// out of RFC 3339's range are refused by both).
+func jobsToEncode() []Job {
+	plain := validJob()
+	noOptional := plain
+	noOptional.FirstAttemptAt, noOptional.UserID, noOptional.EventAt = time.Time{}, "", time.Time{}
+	withEventAt := plain
+	withEventAt.EventAt = time.Date(2026, 11, 24, 7, 0, 0, 0, time.FixedZone("x", 3600))
+	quoted := plain
+	quoted.EventID = `evt "1" \ <b>&`
+	unicode := plain
+	unicode.UserID = "usr_é\u2028"
+	control := plain
+	control.WebhookID = "wh\t1"
+	big := plain
+	big.Attempt = 1 << 40
+	return []Job{plain, noOptional, withEventAt, quoted, unicode, control, big}
+}
+
+// TestEncodeJobMatchesEncodingJSON: appendJobHeader writes byte for byte
+// what encoding/json writes for the header, and DecodeJob's fast path
+// reads back what encoding/json reads.
+func TestEncodeJobMatchesEncodingJSON(t *testing.T) {
+	for i, j := range jobsToEncode() {
+		got, err := EncodeJob(j)
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(jobWire{jobHeader{V: JobVersion, DeliveryID: j.DeliveryID, EventID: j.EventID, Event: j.Event, WebhookID: j.WebhookID,
+			Attempt: j.Attempt, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload}); err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.TrimRight(b.Bytes(), "\n"); !bytes.Equal(got, want) {
+			t.Errorf("job %d:\n got %s\nwant %s", i, got, want)
+		}
+		_, fast := decodeJobFast(got)
+		_, plain := appendJobHeader(nil, j)
+		if fast != plain {
+			t.Errorf("job %d: the fast decoder took it: %v, the fast encoder wrote it: %v", i, fast, plain)
+		}
+		back, err := DecodeJob(got)
+		j.MsgID = ""
+		if err != nil || !reflect.DeepEqual(normalTimes(back), normalTimes(j)) {
+			t.Errorf("job %d: read back %+v, %v; want %+v", i, back, err, j)
+		}
+	}
+	if _, ok := appendJobHeader(nil, jobsToEncode()[0]); !ok {
+		t.Fatal("a plain job did not take the fast path")
+	}
+}
+
+// normalTimes makes times comparable with reflect.DeepEqual after a trip
+// through RFC 3339 (which keeps the instant and offset, not the zone).
+func normalTimes(j Job) Job {
+	if !j.FirstAttemptAt.IsZero() {
+		j.FirstAttemptAt = j.FirstAttemptAt.UTC()
+	}
+	if !j.EventAt.IsZero() {
+		j.EventAt = j.EventAt.UTC()
+	}
+	return j
+}
+
+// FuzzDecodeJobFast: whatever the fast decoder accepts, encoding/json
+// reads as the same job.
+func FuzzDecodeJobFast(f *testing.F) {
+	for _, j := range jobsToEncode() {
+		if data, err := EncodeJob(j); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":01,"payload":{}}`))
+	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"user_id":"","payload":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeJobFast(data)
+		if !ok {
+			return
+		}
+		var w jobWire
+		h, payload, split := splitJob(data)
+		if !split {
+			t.Fatalf("fast path took %q, which splitJob cannot split", data)
+		}
+		if err := json.Unmarshal(h, &w.jobHeader); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses its header: %v", data, err)
+		}
+		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt,
+			FirstAttemptAt: w.FirstAttemptAt, Payload: payload, UserID: w.UserID, EventAt: w.EventAt}
+		if w.V != JobVersion || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast %+v\njson %+v (v %d)", data, fast, slow, w.V)
+		}
+	})
+}

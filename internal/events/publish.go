@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,11 +106,21 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 // again stores only those that were missing.
 func (p *Publisher) PublishJobs(ctx context.Context, jobs []Job) error {
 	msgs := make([]*nats.Msg, len(jobs))
+	var checked json.RawMessage // an event's jobs share its payload: check it once
 	for i, j := range jobs {
 		if err := validateMsgID(j.MsgID); err != nil {
 			return fmt.Errorf("publish job %s: msg id: %w", j.DeliveryID, err)
 		}
-		data, err := EncodeJob(j)
+		if err := j.validateHeader(); err != nil {
+			return fmt.Errorf("encode job: %w", err)
+		}
+		if !sameBytes(j.Payload, checked) {
+			if err := validatePayload(j.Payload); err != nil {
+				return fmt.Errorf("encode job: %w", err)
+			}
+			checked = j.Payload
+		}
+		data, err := encodeJob(j)
 		if err != nil {
 			return err
 		}
@@ -150,6 +161,12 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []Job) error {
 		return fmt.Errorf("publish jobs: %d of %d failed, first %w", failed, len(jobs), first)
 	}
 	return nil
+}
+
+// sameBytes reports whether a and b are the same bytes in memory (not
+// merely equal ones).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }
 
 // stallWait is how long a publish may wait for a free slot under
