@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -36,6 +37,15 @@ const (
 	// re-pull while its first request is still open, and messages beyond
 	// the iterator's buffer are dropped and come back after AckWait.
 	consumeHeartbeat = time.Second
+	// consumeNudge bounds that lost wake-up far more tightly: after each
+	// message, the next one is waited for this long only, and then
+	// asked for again. nats.go checks whether to pull at the start of
+	// every wait, so a pull skipped while the previous one was still
+	// being written out is made up for this much later. Only that first
+	// wait is short: a second one waits as long as it takes, so the
+	// missed-heartbeat watch (which restarts with every wait) still
+	// catches a pull request the server lost.
+	consumeNudge = 50 * time.Millisecond
 )
 
 // Consume takes messages from cons and runs handler on up to concurrency
@@ -112,8 +122,21 @@ func pull(ctx context.Context, cons jetstream.Consumer, buffer int, work chan<- 
 // feed hands messages from iter to the handlers until ctx ends or the
 // iterator fails.
 func feed(ctx context.Context, iter jetstream.MessagesContext, work chan<- jetstream.Msg) error {
+	nudge := true // one short wait after each message
 	for {
-		msg, err := iter.Next(jetstream.NextContext(ctx))
+		var (
+			msg jetstream.Msg
+			err error
+		)
+		if nudge {
+			msg, err = iter.Next(jetstream.NextMaxWait(consumeNudge))
+			if errors.Is(err, nats.ErrTimeout) {
+				nudge = false
+				continue
+			}
+		} else {
+			msg, err = iter.Next(jetstream.NextContext(ctx))
+		}
 		if err != nil {
 			// The iterator has already reset its pull and asks again
 			// when it sees no heartbeat: nothing for us to re-create.
@@ -122,6 +145,7 @@ func feed(ctx context.Context, iter jetstream.MessagesContext, work chan<- jetst
 			}
 			return err
 		}
+		nudge = true
 		select {
 		case work <- msg:
 		case <-ctx.Done():

@@ -80,7 +80,7 @@ func EncodeJob(j Job) ([]byte, error) {
 
 // encodeJob is EncodeJob for a job already validated.
 func encodeJob(j Job) ([]byte, error) {
-	out, ok := appendJobHeader(make([]byte, 0, 256+len(j.Payload)), j)
+	out, ok := appendJobHeader(make([]byte, 0, 320+len(j.Payload)), j)
 	if !ok {
 		// A string that needs escaping, or a time out of RFC 3339's
 		// range: encoding/json writes it (or says why it cannot).
