@@ -533,7 +533,7 @@ func deferral(stalledFor time.Duration) time.Duration {
 const maxDeferral = 10 * time.Second
 
 // keeper tells JetStream, for every message registered with it, that
-// the message is still being worked on, at least every half ack wait:
+// the message is still being worked on, every third of the ack wait:
 // one goroutine and one ticker for all of a worker's messages rather
 // than one of each per message (which took 2–3% of a busy worker's CPU).
 // The goroutine runs while messages are registered.
@@ -541,23 +541,17 @@ type keeper struct {
 	every time.Duration // a third of the ack wait
 
 	mu      sync.Mutex
-	msgs    map[*kept]struct{}
+	msgs    map[jetstream.Msg]struct{}
 	running bool
-}
-
-type kept struct {
-	msg  jetstream.Msg
-	last time.Time // taken, or last said to be in progress
 }
 
 // keep registers msg until the returned func is called.
 func (k *keeper) keep(msg jetstream.Msg) (stop func()) {
-	e := &kept{msg: msg, last: time.Now()}
 	k.mu.Lock()
 	if k.msgs == nil {
-		k.msgs = map[*kept]struct{}{}
+		k.msgs = map[jetstream.Msg]struct{}{}
 	}
-	k.msgs[e] = struct{}{}
+	k.msgs[msg] = struct{}{}
 	if !k.running {
 		k.running = true
 		go k.run()
@@ -565,20 +559,19 @@ func (k *keeper) keep(msg jetstream.Msg) (stop func()) {
 	k.mu.Unlock()
 	return func() {
 		k.mu.Lock()
-		delete(k.msgs, e)
+		delete(k.msgs, msg)
 		k.mu.Unlock()
 	}
 }
 
-// run ticks every third of the ack wait and refreshes the messages held
-// for at least half of that since their last refresh: a message taken
-// just before a tick waits for the next one, so at most half the ack
-// wait passes between refreshes.
+// run refreshes every registered message at each tick, so none goes a
+// third of the ack wait without (one registered just before a tick is
+// refreshed early, which costs a message, not a redelivery).
 func (k *keeper) run() {
 	t := time.NewTicker(k.every)
 	defer t.Stop()
 	var due []jetstream.Msg
-	for now := range t.C {
+	for range t.C {
 		k.mu.Lock()
 		if len(k.msgs) == 0 {
 			k.running = false
@@ -586,11 +579,8 @@ func (k *keeper) run() {
 			return
 		}
 		due = due[:0]
-		for e := range k.msgs {
-			if now.Sub(e.last) >= k.every/2 {
-				e.last = now
-				due = append(due, e.msg)
-			}
+		for m := range k.msgs {
+			due = append(due, m)
 		}
 		k.mu.Unlock()
 		for _, m := range due {

@@ -87,6 +87,12 @@ func TestConsumeDrainsOnCancel(t *testing.T) {
 		}
 	}
 
+	// The hand-back is what is tested: wait until the client holds
+	// messages beyond the ones the handlers took.
+	waitFor(t, 10*time.Second, "messages buffered beyond the handlers' own", func() bool {
+		info, err := p.worker(t).Info(ctx)
+		return err == nil && info.Delivered.Consumer > concurrency+1
+	})
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	select {
