@@ -334,3 +334,59 @@ func FuzzDecodeJobFast(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeJobMatchesEncodingJSON: for any job, EncodeJob writes what
+// encoding/json writes for the header (or refuses what it refuses), and
+// DecodeJob reads back the same job, whichever path each took.
+func FuzzEncodeJobMatchesEncodingJSON(f *testing.F) {
+	for _, j := range jobsToEncode() {
+		f.Add(j.DeliveryID, j.EventID, j.Event, j.WebhookID, j.UserID, j.Attempt, j.FirstAttemptAt.Unix(), int64(j.FirstAttemptAt.Nanosecond()), j.EventAt.Unix(), 0)
+	}
+	f.Add("d", "e\u2028", "a.b", "w<>&", "u\xff", 1, int64(-62135596800), int64(0), int64(253402300800), 3600)
+	f.Fuzz(func(t *testing.T, deliveryID, eventID, event, webhookID, userID string, attempt int, firstSec, firstNsec, eventSec int64, offset int) {
+		zone := time.FixedZone("", offset%(26*3600))
+		j := Job{DeliveryID: deliveryID, EventID: eventID, Event: event, WebhookID: webhookID, UserID: userID, Attempt: attempt,
+			Payload: json.RawMessage(`{"a":1}`)}
+		if firstSec != 0 {
+			j.FirstAttemptAt = time.Unix(firstSec, firstNsec%1e9).In(zone)
+		}
+		if eventSec != 0 {
+			j.EventAt = time.Unix(eventSec, 0).UTC()
+		}
+		got, err := EncodeJob(j)
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		jsonErr := enc.Encode(jobWire{jobHeader{V: JobVersion, DeliveryID: j.DeliveryID, EventID: j.EventID, Event: j.Event, WebhookID: j.WebhookID,
+			Attempt: j.Attempt, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload})
+		if err != nil {
+			if j.validate() == nil && jsonErr == nil {
+				t.Fatalf("EncodeJob refused a valid job encoding/json writes: %v", err)
+			}
+			return
+		}
+		if jsonErr != nil {
+			t.Fatalf("EncodeJob wrote %s where encoding/json refuses: %v", got, jsonErr)
+		}
+		if want := bytes.TrimRight(b.Bytes(), "\n"); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+		back, err := DecodeJob(got)
+		if err != nil {
+			t.Fatalf("DecodeJob(%s): %v", got, err)
+		}
+		if fast, ok := decodeJobFast(got); ok && !reflect.DeepEqual(fast, back) {
+			t.Fatalf("fast path read %+v, DecodeJob %+v", fast, back)
+		}
+		// encoding/json reads invalid UTF-8 back as U+FFFD: compare with
+		// what it reads, not with the input.
+		var w jobWire
+		if err := json.Unmarshal(got, &w); err != nil {
+			t.Fatal(err)
+		}
+		if back.EventID != w.EventID || back.UserID != w.UserID || back.WebhookID != w.WebhookID || back.Attempt != w.Attempt ||
+			!back.FirstAttemptAt.Equal(w.FirstAttemptAt) || !back.EventAt.Equal(w.EventAt) || !bytes.Equal(back.Payload, w.Payload) {
+			t.Fatalf("read back %+v, encoding/json reads %+v", back, w)
+		}
+	})
+}
