@@ -282,7 +282,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	ok, slow := w.acquireWait(ctx, hook.ID)
 	if !ok && !slow {
 		w.metrics.outcome("deferred")
-		w.putBack(ctx, msg, job, deferral(w.stalledFor(hook.ID)))
+		w.putBack(ctx, msg, job, deferral(w.stalledFor(hook.ID), w.client.Timeout))
 		return
 	}
 	var (
@@ -517,16 +517,20 @@ func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, job events.Job,
 // deferral is how long a job waits when its webhook is busy (at its cap
 // of attempts in flight): a moment, with jitter — or, once the webhook
 // has gone a second without an attempt ending (an endpoint that stopped
-// answering, before its requests time out and open the circuit), about
-// as long as it has been stalled, up to maxDeferral. Cycling such jobs
-// through the stream four times a second would spend on them the stream
-// writes the healthy endpoints need.
-func deferral(stalledFor time.Duration) time.Duration {
-	d := 250 * time.Millisecond
-	if stalledFor > time.Second {
-		d = min(stalledFor, maxDeferral)
+// answering, before its requests time out and open the circuit), until
+// just after its oldest attempt times out (timeout is the request
+// timeout), and at least as long as it has been stalled, up to
+// maxDeferral, with jitter that only adds. Until that timeout the
+// webhook's slots stay full, and a job back sooner would only be put
+// back again: cycling such jobs through the stream would spend on them
+// the stream writes the healthy endpoints need (with a 15 s timeout,
+// waits of about as long as the stall made four trips; this makes two).
+func deferral(stalledFor, timeout time.Duration) time.Duration {
+	if stalledFor <= time.Second {
+		return time.Duration(float64(250*time.Millisecond) * (0.8 + 0.4*rand.Float64()))
 	}
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	d := min(max(stalledFor, timeout-stalledFor+250*time.Millisecond), maxDeferral)
+	return time.Duration(float64(d) * (1 + 0.4*rand.Float64()))
 }
 
 // maxDeferral caps how long a job for a stalled webhook is put back.
