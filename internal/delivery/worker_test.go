@@ -200,6 +200,20 @@ func (p *pipeline) publish(name string, data any) string {
 	return id
 }
 
+// workerInfo is the worker consumer's state at the server.
+func (p *pipeline) workerInfo() *jetstream.ConsumerInfo {
+	p.t.Helper()
+	c, err := p.js.Consumer(context.Background(), events.StreamDeliveries, events.ConsumerWorker)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return info
+}
+
 func (p *pipeline) attempts(webhookID string) []*fluxhook.Attempt {
 	p.t.Helper()
 	as, err := p.db.Attempts(context.Background(), webhookID, 1000)
@@ -433,23 +447,13 @@ func TestRecordsWaitingDoNotHoldHandlers(t *testing.T) {
 	// The receiver counts a request before it answers: the last records
 	// queue a moment later.
 	waitFor(t, 10*time.Second, "20 records waiting", func() bool { return p.rec.waiting.Load() == 20 })
-	info, err := p.js.Consumer(context.Background(), events.StreamDeliveries, events.ConsumerWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ci, err := info.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ci := p.workerInfo()
 	if ci.NumAckPending != 20 {
 		t.Fatalf("%d jobs ack pending while their records wait, want 20 (none acked before its record)", ci.NumAckPending)
 	}
 	release()
 	waitFor(t, 10*time.Second, "20 attempts recorded", func() bool { return len(p.attempts(hook.ID)) == 20 })
-	waitFor(t, 10*time.Second, "every job acked", func() bool {
-		ci, err := info.Info(context.Background())
-		return err == nil && ci.NumAckPending == 0
-	})
+	waitFor(t, 10*time.Second, "every job acked", func() bool { return p.workerInfo().NumAckPending == 0 })
 	if rcv.count() != 20 {
 		t.Fatalf("the endpoint got %d requests, want 20", rcv.count())
 	}
@@ -524,14 +528,7 @@ func TestSlowAttemptIsNotRedelivered(t *testing.T) {
 	p.publish("order.paid", map[string]any{})
 	waitFor(t, 15*time.Second, "the slow attempt's record", func() bool { return len(p.attempts(hook.ID)) == 1 })
 	time.Sleep(ackWait + ackWait/2) // a redelivered job would have reached the endpoint by now
-	c, err := p.js.Consumer(context.Background(), events.StreamDeliveries, events.ConsumerWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := p.workerInfo()
 	if n := requests.Load(); n != 1 || info.NumRedelivered != 0 || len(p.attempts(hook.ID)) != 1 {
 		t.Fatalf("%d requests, %d redelivered, %d attempts: the job went to another handler while its attempt was under way",
 			n, info.NumRedelivered, len(p.attempts(hook.ID)))
