@@ -46,6 +46,7 @@ type Service struct {
 	now        func() time.Time
 	publicURL  string
 	refreshTTL time.Duration
+	minPass    int
 }
 
 // Deps are the Service's collaborators.
@@ -67,7 +68,10 @@ type Deps struct {
 type Config struct {
 	PublicURL  string        // base of links in mails
 	RefreshTTL time.Duration // lifetime of a refresh token
-	Now        func() time.Time
+	// MinPassword is the shortest password accepted, in characters;
+	// DefaultMinPassword when zero.
+	MinPassword int
+	Now         func() time.Time
 }
 
 // New returns a Service.
@@ -78,8 +82,12 @@ func New(d Deps, cfg Config) *Service {
 	if cfg.RefreshTTL <= 0 {
 		cfg.RefreshTTL = 30 * 24 * time.Hour
 	}
+	if cfg.MinPassword <= 0 {
+		cfg.MinPassword = DefaultMinPassword
+	}
 	return &Service{db: d.DB, hasher: d.Hasher, tokens: d.Tokens, mail: d.Mail, sender: d.Sender, smtp: d.SMTP, box: d.Box, bus: d.Bus,
-		logger: d.Logger, now: cfg.Now, publicURL: strings.TrimRight(cfg.PublicURL, "/"), refreshTTL: cfg.RefreshTTL}
+		logger: d.Logger, now: cfg.Now, publicURL: strings.TrimRight(cfg.PublicURL, "/"), refreshTTL: cfg.RefreshTTL,
+		minPass: cfg.MinPassword}
 }
 
 // AuthResult is what a successful sign-in or refresh returns.
@@ -90,13 +98,15 @@ type AuthResult struct {
 	ExpiresIn    int            `json:"expires_in"`
 }
 
-// Field limits.
+// Field limits. The shortest password is a setting
+// (FLUXHOOK_MIN_PASSWORD_LENGTH, Config.MinPassword); DefaultMinPassword
+// is what it is unless set.
 const (
-	MinPassword    = 12
-	MaxPassword    = 256
-	MaxName        = 100
-	MaxEmail       = 254
-	MaxMetadataLen = 16 << 10
+	DefaultMinPassword = 12
+	MaxPassword        = 256
+	MaxName            = 100
+	MaxEmail           = 254
+	MaxMetadataLen     = 16 << 10
 )
 
 // validateEmail normalises and checks an address, adding a problem to details.
@@ -116,14 +126,14 @@ func validateEmail(details map[string]string, field, email string) string {
 	return strings.ToLower(email)
 }
 
-// ValidatePassword adds a problem with password to details, if any.
-func ValidatePassword(details map[string]string, field, password string) {
+// validatePassword adds a problem with password to details, if any.
+func (s *Service) validatePassword(details map[string]string, field, password string) {
 	n := utf8.RuneCountInString(password)
 	switch {
 	case password == "":
 		details[field] = "is required"
-	case n < MinPassword:
-		details[field] = "must be at least 12 characters"
+	case n < s.minPass:
+		details[field] = "must be at least " + itoa(s.minPass) + " characters"
 	case n > MaxPassword:
 		details[field] = "must be at most 256 characters"
 	}

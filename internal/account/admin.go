@@ -18,7 +18,7 @@ func (s *Service) ListUsers(ctx context.Context, limit, offset int) ([]*fluxhook
 func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
 	details := map[string]string{}
 	email = validateEmail(details, "FLUXHOOK_ADMIN_EMAIL", email)
-	ValidatePassword(details, "FLUXHOOK_ADMIN_PASSWORD", password)
+	s.validatePassword(details, "FLUXHOOK_ADMIN_PASSWORD", password)
 	if err := invalidIf(details); err != nil {
 		return false, err
 	}

@@ -180,7 +180,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, token string, in AcceptI
 		return nil, err
 	}
 	details := map[string]string{}
-	ValidatePassword(details, "password", in.Password)
+	s.validatePassword(details, "password", in.Password)
 	name := validateName(details, "name", in.Name, 2)
 	if err := invalidIf(details); err != nil {
 		return nil, err

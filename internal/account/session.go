@@ -24,7 +24,7 @@ type SignUpInput struct {
 func (s *Service) SignUp(ctx context.Context, in SignUpInput) (*AuthResult, error) {
 	details := map[string]string{}
 	email := validateEmail(details, "email", in.Email)
-	ValidatePassword(details, "password", in.Password)
+	s.validatePassword(details, "password", in.Password)
 	name := validateName(details, "name", in.Name, 0)
 	meta := validateMetadata(details, "metadata", in.Metadata)
 	if err := invalidIf(details); err != nil {

@@ -63,7 +63,7 @@ func (s *Service) update(ctx context.Context, id, keepSession string, in UpdateI
 		}
 	}
 	if in.Password != nil {
-		ValidatePassword(details, "password", *in.Password)
+		s.validatePassword(details, "password", *in.Password)
 		changed = append(changed, "password")
 	}
 	if in.Metadata != nil {
@@ -204,7 +204,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, password stri
 	if token == "" {
 		details["token"] = "is required"
 	}
-	ValidatePassword(details, "password", password)
+	s.validatePassword(details, "password", password)
 	if err := invalidIf(details); err != nil {
 		return err
 	}

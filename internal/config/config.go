@@ -33,8 +33,15 @@ const (
 	MinJWTSecretBytes = 32
 	// EncryptionKeyBytes is the AES-256 key size used for secrets at rest.
 	EncryptionKeyBytes = 32
-	// MinAdminPasswordChars is the shortest accepted bootstrap password.
-	MinAdminPasswordChars = 12
+	// DefaultMinPasswordLength is the shortest password accepted by
+	// default, in characters. FLUXHOOK_MIN_PASSWORD_LENGTH may lower it to
+	// MinPasswordLengthFloor (the Fluxbase examples sign in with an
+	// 8-character password) or raise it to MaxPasswordLength.
+	DefaultMinPasswordLength = 12
+	MinPasswordLengthFloor   = 8
+	// MaxPasswordLength is also the longest password accepted at all, so
+	// the minimum cannot exceed it.
+	MaxPasswordLength = 256
 	// MaxRetries bounds the retry schedule so that a typo cannot keep a
 	// delivery alive (and its record growing) indefinitely.
 	MaxRetries = 50
@@ -76,6 +83,10 @@ type Config struct {
 	// AdminEmail and AdminPassword are both set or both empty.
 	AdminEmail    string
 	AdminPassword string
+	// MinPasswordLength is the shortest password, in characters, that
+	// sign-up, password changes, resets, invitations and the bootstrap
+	// admin accept.
+	MinPasswordLength int
 
 	// PublicURL is the absolute base URL users reach the API at, without
 	// a trailing slash (links in emails are built from it).
@@ -135,7 +146,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c.AdminAddr = p.addr("FLUXHOOK_ADMIN_ADDR", DefaultAdminAddr)
 	c.JWTSecret = p.jwtSecret("FLUXHOOK_JWT_SECRET")
 	c.EncryptionKey = p.encryptionKey("FLUXHOOK_ENCRYPTION_KEY")
-	c.AdminEmail, c.AdminPassword = p.admin("FLUXHOOK_ADMIN_EMAIL", "FLUXHOOK_ADMIN_PASSWORD")
+	c.MinPasswordLength = int(p.integer("FLUXHOOK_MIN_PASSWORD_LENGTH", DefaultMinPasswordLength, MinPasswordLengthFloor, MaxPasswordLength))
+	c.AdminEmail, c.AdminPassword = p.admin("FLUXHOOK_ADMIN_EMAIL", "FLUXHOOK_ADMIN_PASSWORD", c.MinPasswordLength)
 	c.PublicURL = p.publicURL("FLUXHOOK_PUBLIC_URL", c.HTTPAddr)
 	c.SMTPURL = p.smtpURL("FLUXHOOK_SMTP_URL")
 	c.DataDir = p.get("FLUXHOOK_DATA_DIR", DefaultDataDir)
@@ -351,7 +363,7 @@ func decodeKey(v string) ([]byte, error) {
 	return nil, fmt.Errorf("is not valid base64; it must be the base64 of exactly %d bytes (e.g. openssl rand -base64 32)", EncryptionKeyBytes)
 }
 
-func (p *parser) admin(emailName, passwordName string) (string, string) {
+func (p *parser) admin(emailName, passwordName string, minPassword int) (string, string) {
 	email := p.get(emailName, "")
 	// Spaces may be part of a password: only an all-blank value counts as
 	// unset.
@@ -372,8 +384,10 @@ func (p *parser) admin(emailName, passwordName string) (string, string) {
 			p.failf(emailName, "%q is not an email address", email)
 		}
 	}
-	if password != "" && utf8.RuneCountInString(password) < MinAdminPasswordChars {
-		p.failf(passwordName, "is %d characters long; it must be at least %d", utf8.RuneCountInString(password), MinAdminPasswordChars)
+	// The admin is a user like the others: the same minimum, checked here
+	// so a short one stops start-up with the other configuration problems.
+	if password != "" && utf8.RuneCountInString(password) < minPassword {
+		p.failf(passwordName, "is %d characters long; it must be at least %d (FLUXHOOK_MIN_PASSWORD_LENGTH)", utf8.RuneCountInString(password), minPassword)
 	}
 	return email, password
 }

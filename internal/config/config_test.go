@@ -43,6 +43,7 @@ func TestLoadDefaults(t *testing.T) {
 		DisableAfter:      120 * time.Hour,
 		DeliveryRetention: 720 * time.Hour,
 		AuthRateLimit:     20,
+		MinPasswordLength: 12,
 		MaxBodyBytes:      1 << 20,
 		WorkerConcurrency: 64,
 		WorkerAckWait:     30 * time.Second,
@@ -125,6 +126,17 @@ func TestLoadGood(t *testing.T) {
 		{"admin", map[string]string{"FLUXHOOK_ADMIN_EMAIL": "ops@example.com", "FLUXHOOK_ADMIN_PASSWORD": " twelve chars"}, func(t *testing.T, c Config) {
 			if c.AdminEmail != "ops@example.com" || c.AdminPassword != " twelve chars" {
 				t.Errorf("admin %q %q", c.AdminEmail, c.AdminPassword)
+			}
+		}},
+		{"min password length lets the admin password follow it", map[string]string{"FLUXHOOK_MIN_PASSWORD_LENGTH": "8",
+			"FLUXHOOK_ADMIN_EMAIL": "ops@example.com", "FLUXHOOK_ADMIN_PASSWORD": "password"}, func(t *testing.T, c Config) {
+			if c.MinPasswordLength != 8 || c.AdminPassword != "password" {
+				t.Errorf("MinPasswordLength %d, AdminPassword %q", c.MinPasswordLength, c.AdminPassword)
+			}
+		}},
+		{"min password length upper bound", map[string]string{"FLUXHOOK_MIN_PASSWORD_LENGTH": "256"}, func(t *testing.T, c Config) {
+			if c.MinPasswordLength != 256 {
+				t.Errorf("MinPasswordLength = %d", c.MinPasswordLength)
 			}
 		}},
 		{"smtp", map[string]string{"FLUXHOOK_SMTP_URL": "smtps://u:p@mail.example.com:465"}, func(t *testing.T, c Config) {
@@ -244,6 +256,9 @@ func TestLoadBad(t *testing.T) {
 		{"FLUXHOOK_DISABLE_AFTER", "soon", "positive", ""},
 		{"FLUXHOOK_DELIVERY_RETENTION", "-720h", "positive", ""},
 		{"FLUXHOOK_AUTH_RATE_LIMIT", "0", "between 1 and", ""},
+		{"FLUXHOOK_MIN_PASSWORD_LENGTH", "7", "between 8 and 256", ""},
+		{"FLUXHOOK_MIN_PASSWORD_LENGTH", "257", "between 8 and 256", ""},
+		{"FLUXHOOK_MIN_PASSWORD_LENGTH", "twelve", "between 8 and 256", ""},
 		{"FLUXHOOK_TRUSTED_PROXIES", "10.0.0.0/33", `"10.0.0.0/33"`, ""},
 		{"FLUXHOOK_TRUSTED_PROXIES", "10.0.0.1,proxy.local", `"proxy.local"`, ""},
 		{"FLUXHOOK_MAX_BODY_BYTES", "1023", "between 1024 and 67108864", ""},
@@ -298,6 +313,20 @@ func TestLoadBadAdminFields(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+}
+
+// A raised minimum applies to the bootstrap admin's password too, so a
+// deployment cannot start with an admin weaker than its users.
+func TestLoadAdminPasswordFollowsMinimum(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"FLUXHOOK_MIN_PASSWORD_LENGTH": "20",
+		"FLUXHOOK_ADMIN_EMAIL":         "ops@example.com",
+		"FLUXHOOK_ADMIN_PASSWORD":      "fourteen chars",
+	}))
+	want := "FLUXHOOK_ADMIN_PASSWORD: is 14 characters long; it must be at least 20"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load error = %v, want it to contain %q", err, want)
 	}
 }
 

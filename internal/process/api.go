@@ -74,7 +74,7 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 
 	accounts := account.New(account.Deps{DB: db, Hasher: auth.NewHasher(auth.DefaultParams()), Tokens: tokens, Mail: mq,
 		Sender: sender, SMTP: cfg.SMTPURL != nil, Box: box, Bus: bus, Logger: p.Logger},
-		account.Config{PublicURL: cfg.PublicURL, RefreshTTL: cfg.RefreshTokenTTL})
+		account.Config{PublicURL: cfg.PublicURL, RefreshTTL: cfg.RefreshTokenTTL, MinPassword: cfg.MinPasswordLength})
 	keys := clientkey.New(db, bus, nil)
 	p.Add("clientkey-usage", keys)
 	hooks := webhooks.New(db, box, outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}, nil, bus, nil)
