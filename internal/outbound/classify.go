@@ -24,7 +24,7 @@ type Outcome int
 const (
 	Success Outcome = iota + 1 // delivered; stop
 	Retry                      // try again on the schedule
-	Fail                       // stop retrying: the receiver said no, or retrying cannot help
+	Fail                       // stop retrying: no retry can change the answer (a destination the policy refuses)
 	Gone                       // 410: stop, and disable the webhook
 )
 
@@ -52,8 +52,11 @@ const maxReason = 256
 // here: once the status line has arrived the receiver has answered, and
 // redelivering because its body was slow would only make a duplicate.
 //
-// Any 2xx is Success; 410 is Gone; 408, 409, 425, 429 and every 5xx are
-// Retry; other statuses (3xx included: redirects are not followed) are Fail.
+// Any 2xx is Success and 410 is Gone; every other status is Retry (3xx
+// included: redirects are not followed, and a receiver that answers 401,
+// 404 or 400 for a minute during a deploy or a secret rotation must not
+// lose that minute's deliveries, as DESIGN.md's retry section says; the
+// failing-period auto-disable stops endpoints that never recover).
 // Errors are Retry — timeouts, refused and reset connections, DNS failures,
 // TLS and certificate errors (an operator can fix a certificate) — except a
 // *BlockedError or *URLError, which no retry can change.
@@ -67,16 +70,12 @@ func Classify(status int, err error) (Outcome, string) {
 		return Success, "HTTP " + strconv.Itoa(status)
 	case status == http.StatusGone:
 		return Gone, "HTTP 410: the endpoint is gone; the webhook is disabled"
-	case status == http.StatusRequestTimeout, status == http.StatusConflict,
-		status == http.StatusTooEarly, status == http.StatusTooManyRequests,
-		status >= 500 && status <= 599:
-		return Retry, "HTTP " + strconv.Itoa(status)
 	case status >= 300 && status <= 399:
-		return Fail, "HTTP " + strconv.Itoa(status) + ": redirects are not followed"
-	case status >= 400 && status <= 499:
-		return Fail, "HTTP " + strconv.Itoa(status)
+		return Retry, "HTTP " + strconv.Itoa(status) + ": redirects are not followed"
+	case status >= 400 && status <= 599:
+		return Retry, "HTTP " + strconv.Itoa(status)
 	}
-	return Fail, "HTTP " + strconv.Itoa(status) + ": not a valid final status"
+	return Retry, "HTTP " + strconv.Itoa(status) + ": not a valid final status"
 }
 
 func classifyErr(err error) (Outcome, string) {

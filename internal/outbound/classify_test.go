@@ -19,18 +19,20 @@ import (
 	"unicode/utf8"
 )
 
-func TestClassifyStatus(t *testing.T) {
+func TestClassifyRetriesEveryStatusButSuccessAndGone(t *testing.T) {
 	tests := []struct {
 		status int
 		want   Outcome
 	}{
 		{200, Success}, {201, Success}, {202, Success}, {204, Success}, {299, Success},
-		{301, Fail}, {302, Fail}, {304, Fail}, {307, Fail}, {308, Fail},
-		{400, Fail}, {401, Fail}, {403, Fail}, {404, Fail}, {405, Fail}, {413, Fail}, {422, Fail}, {499, Fail},
+		// Every other status retries on the schedule: a receiver answering
+		// 401 or 404 during a deploy must not lose those deliveries.
+		{301, Retry}, {302, Retry}, {304, Retry}, {307, Retry}, {308, Retry},
+		{400, Retry}, {401, Retry}, {403, Retry}, {404, Retry}, {405, Retry}, {413, Retry}, {422, Retry}, {499, Retry},
 		{408, Retry}, {409, Retry}, {425, Retry}, {429, Retry},
 		{410, Gone},
 		{500, Retry}, {502, Retry}, {503, Retry}, {504, Retry}, {599, Retry},
-		{0, Fail}, {100, Fail}, {101, Fail}, {199, Fail}, {600, Fail}, {999, Fail},
+		{0, Retry}, {100, Retry}, {101, Retry}, {199, Retry}, {600, Retry}, {999, Retry},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
