@@ -20,6 +20,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
+	"github.com/fluxhook/fluxhook/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -123,9 +124,9 @@ func (f *graceFixture) attempt(at time.Time, status int) {
 	f.clock.Set(at)
 	f.status.Store(int32(status))
 	eventID := store.NewID()
-	job := events.Job{DeliveryID: store.NewID(), EventID: eventID, Event: "order.paid", WebhookID: f.hook.ID, Attempt: 1,
-		Payload: json.RawMessage(`{}`), MsgID: events.JobMsgID(eventID, f.hook.ID)}
-	if err := f.pub.PublishJobs(ctx, []events.Job{job}); err != nil {
+	job := wire.Job{DeliveryID: store.NewID(), EventID: eventID, Event: "order.paid", WebhookID: f.hook.ID, Attempt: 1,
+		Payload: json.RawMessage(`{}`), MsgID: wire.JobMsgID(eventID, f.hook.ID)}
+	if err := f.pub.PublishJobs(ctx, []wire.Job{job}); err != nil {
 		f.t.Fatal(err)
 	}
 	batch, err := f.jobs.Fetch(1, jetstream.FetchMaxWait(5*time.Second))

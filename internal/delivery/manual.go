@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/fluxhook/fluxhook/internal/dispatch"
-	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
-	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // AttemptStore writes and reads the delivery log.
@@ -21,7 +19,7 @@ type AttemptStore interface {
 
 // JobPublisher stores delivery jobs.
 type JobPublisher interface {
-	PublishJobs(ctx context.Context, jobs []events.Job) error
+	PublishJobs(ctx context.Context, jobs []wire.Job) error
 }
 
 // Manual is what the API does with deliveries by hand: the synchronous
@@ -50,12 +48,12 @@ type TestResult struct {
 // The endpoint failing is a result (success false), not an error.
 func (m *Manual) Test(ctx context.Context, hook *fluxhook.Webhook, secrets []string) (*TestResult, error) {
 	data, _ := json.Marshal(map[string]any{"test": true, "webhook_id": hook.ID})
-	e := fluxhook.Event{ID: store.NewID(), Event: fluxhook.EventWebhookTest, Timestamp: m.now().UTC(), Data: data, UserID: hook.UserID}
-	body, err := dispatch.Payload(&e)
+	e := fluxhook.Event{ID: wire.NewID(), Event: fluxhook.EventWebhookTest, Timestamp: m.now().UTC(), Data: data, UserID: hook.UserID}
+	body, err := wire.Payload(&e)
 	if err != nil {
 		return nil, err
 	}
-	job := events.Job{DeliveryID: dispatch.DeliveryID(e.ID, e.Timestamp, hook.ID), EventID: e.ID, Event: e.Event, WebhookID: hook.ID, Attempt: 1, Payload: body}
+	job := wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, hook.ID), EventID: e.ID, Event: e.Event, WebhookID: hook.ID, Attempt: 1, Payload: body}
 	status, respBody, reason, outcome, _, elapsed := m.post(ctx, hook, secrets, job)
 	a := &fluxhook.Attempt{DeliveryID: job.DeliveryID, WebhookID: hook.ID, Event: e.Event, EventID: e.ID, Payload: body,
 		Status: fluxhook.DeliveryFailed, Attempt: 1, ResponseBody: respBody, CreatedAt: m.now()}
@@ -92,13 +90,13 @@ func (m *Manual) Retry(ctx context.Context, hook *fluxhook.Webhook, deliveryID s
 		return nil, &fluxhook.Error{Kind: fluxhook.KindConflict, Code: "DELIVERY_NOT_FAILED",
 			Message: "Only a failed delivery can be retried by hand; this one is " + last.Status + "."}
 	}
-	job := events.Job{DeliveryID: last.DeliveryID, EventID: last.EventID, Event: last.Event, WebhookID: hook.ID,
+	job := wire.Job{DeliveryID: last.DeliveryID, EventID: last.EventID, Event: last.Event, WebhookID: hook.ID,
 		Attempt: last.Attempt + 1, Payload: last.Payload, UserID: hook.UserID,
 		MsgID: "manual." + last.DeliveryID + "." + itoa(last.Attempt+1)}
-	if err := m.jobs.PublishJobs(ctx, []events.Job{job}); err != nil {
+	if err := m.jobs.PublishJobs(ctx, []wire.Job{job}); err != nil {
 		return nil, fluxhook.Unavailable("message queue", err)
 	}
-	return &fluxhook.Attempt{ID: store.NewID(), DeliveryID: last.DeliveryID, WebhookID: hook.ID, Event: last.Event, EventID: last.EventID,
+	return &fluxhook.Attempt{ID: wire.NewID(), DeliveryID: last.DeliveryID, WebhookID: hook.ID, Event: last.Event, EventID: last.EventID,
 		Payload: last.Payload, Status: fluxhook.DeliveryPending, Attempt: last.Attempt + 1, CreatedAt: m.now().UTC()}, nil
 }
 

@@ -16,11 +16,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/signing"
+	"github.com/fluxhook/fluxhook/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -32,10 +32,10 @@ type Recorder interface {
 
 // Scheduler stores retries and dead letters in JetStream.
 type Scheduler interface {
-	ScheduleRetry(ctx context.Context, job events.Job, at time.Time) error
-	PublishDead(ctx context.Context, job events.Job, reason string) error
+	ScheduleRetry(ctx context.Context, job wire.Job, at time.Time) error
+	PublishDead(ctx context.Context, job wire.Job, reason string) error
 	// Defer puts a job back for later without using up an attempt.
-	Defer(ctx context.Context, job events.Job, at time.Time) error
+	Defer(ctx context.Context, job wire.Job, at time.Time) error
 }
 
 // Webhooks gives the worker the webhooks it delivers to and takes their
@@ -239,7 +239,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 			f()
 		})
 	}
-	job, err := events.DecodeJob(msg.Data())
+	job, err := wire.DecodeJob(msg.Data())
 	if err != nil {
 		w.logger.Error("undecodable delivery job dropped", "subject", msg.Subject(), "err", err)
 		w.metrics.outcome("invalid")
@@ -310,7 +310,7 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // conclude records an attempt's outcome and stores what comes next.
-func (w *Worker) conclude(ctx context.Context, msg jetstream.Msg, job events.Job, hook *fluxhook.Webhook, status int, body *string, reason string,
+func (w *Worker) conclude(ctx context.Context, msg jetstream.Msg, job wire.Job, hook *fluxhook.Webhook, status int, body *string, reason string,
 	outcome outbound.Outcome, retryAfter, elapsed time.Duration, sent bool) {
 	if !sent {
 		reason = "not sent: the endpoint timed out on recent deliveries, so it gets one request at a time until it answers"
@@ -426,14 +426,14 @@ func (w *Worker) disable(ctx context.Context, id, reason, label string) {
 	w.logger.Info("webhook disabled", "webhook_id", id, "reason", reason)
 }
 
-func eventTime(job events.Job) time.Time {
+func eventTime(job wire.Job) time.Time {
 	if job.EventAt.IsZero() {
 		return job.FirstAttemptAt
 	}
 	return job.EventAt
 }
 
-func (w *Worker) attempt(job events.Job, code *int, reason string, elapsed time.Duration, status string) *fluxhook.Attempt {
+func (w *Worker) attempt(job wire.Job, code *int, reason string, elapsed time.Duration, status string) *fluxhook.Attempt {
 	a := &fluxhook.Attempt{DeliveryID: job.DeliveryID, WebhookID: job.WebhookID, Event: job.Event, EventID: job.EventID,
 		Payload: job.Payload, Status: status, Attempt: job.Attempt, StatusCode: code, CreatedAt: w.now()}
 	if reason != "" {
@@ -450,7 +450,7 @@ func (w *Worker) attempt(job events.Job, code *int, reason string, elapsed time.
 // letter), and only then acks. While it waits (a database restart can
 // hold the record for a while) it keeps the message from being
 // redelivered. It reports whether the message was acked.
-func (w *Worker) finish(ctx context.Context, msg jetstream.Msg, job events.Job, a *fluxhook.Attempt, next func(context.Context) error, label string) bool {
+func (w *Worker) finish(ctx context.Context, msg jetstream.Msg, job wire.Job, a *fluxhook.Attempt, next func(context.Context) error, label string) bool {
 	if err := w.recorder.Record(ctx, a); err != nil {
 		w.logger.Warn("record attempt", "delivery_id", job.DeliveryID, "err", err)
 		_ = msg.NakWithDelay(5 * time.Second)
@@ -496,7 +496,7 @@ func (w *Worker) acquireWait(ctx context.Context, id string) (ok, slow bool) {
 // message keeps its ack-pending slot while it waits, and a backlog for a
 // slow endpoint must not fill the consumer's slots and starve the
 // healthy endpoints.
-func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, job events.Job, d time.Duration) {
+func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, job wire.Job, d time.Duration) {
 	n := uint64(1)
 	if meta, err := msg.Metadata(); err == nil {
 		n = meta.NumDelivered
@@ -600,7 +600,7 @@ func (k *keeper) run() {
 var TruncatedNote = fmt.Sprintf("\n[truncated by Fluxhook: only the first %d bytes of the response are kept]", outbound.MaxResponseBody)
 
 // post sends the job to the webhook and classifies the answer.
-func (w *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []string, job events.Job) (status int, body *string, reason string, outcome outbound.Outcome, retryAfter time.Duration, elapsed time.Duration) {
+func (w *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []string, job wire.Job) (status int, body *string, reason string, outcome outbound.Outcome, retryAfter time.Duration, elapsed time.Duration) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(job.Payload))
 	if err != nil {
 		o, r := outbound.Classify(0, err)

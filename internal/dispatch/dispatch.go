@@ -2,44 +2,18 @@ package dispatch
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
-	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
-	"github.com/fluxhook/fluxhook/internal/jsjson"
-	"github.com/google/uuid"
+	"github.com/fluxhook/fluxhook/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // JobPublisher stores delivery jobs, returning once all are acknowledged.
 type JobPublisher interface {
-	PublishJobs(ctx context.Context, jobs []events.Job) error
-}
-
-// deliveryNamespace makes delivery ids deterministic: the same event and
-// webhook always give the same delivery id, so an event dispatched twice
-// (after a crash before its ack) carries the same webhook-id header and
-// the same JetStream msg id.
-var deliveryNamespace = uuid.MustParse("6f1d3a52-93c4-4bb4-a1f5-7a5c0d1e8b27")
-
-// DeliveryID returns the delivery id of an event (accepted at at) for a
-// webhook: a UUIDv8 whose first 48 bits are at in Unix milliseconds, as
-// in a UUIDv7, and whose other bits come from a SHA-1 of the event and
-// webhook ids. Deterministic like a UUIDv5, and time-ordered like the
-// other ids, so that the delivery log's index on it grows at its end
-// instead of taking a write on a random page for every attempt.
-func DeliveryID(eventID string, at time.Time, webhookID string) string {
-	id := uuid.NewSHA1(deliveryNamespace, []byte(eventID+"."+webhookID))
-	ms := uint64(max(at.UnixMilli(), 0))
-	for i := range 6 {
-		id[i] = byte(ms >> (8 * (5 - i)))
-	}
-	id[6] = id[6]&0x0f | 0x80 // version 8
-	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
-	return id.String()
+	PublishJobs(ctx context.Context, jobs []wire.Job) error
 }
 
 // publishChunk bounds one PublishJobs call, so a fan-out to 10,000
@@ -97,44 +71,20 @@ func New(subs *Subscriptions, pub JobPublisher, logger *slog.Logger, m *Metrics)
 	return &Dispatcher{subs: subs, pub: pub, logger: logger, metrics: m, now: time.Now}
 }
 
-// envelope is the body receivers get: the seeds' WebhookPayload, with
-// the signature in headers.
-type envelope struct {
-	ID        string          `json:"id"`
-	Event     string          `json:"event"`
-	Timestamp string          `json:"timestamp"`
-	Data      json.RawMessage `json:"data"`
-}
-
-// jsTime is how JavaScript's Date.prototype.toISOString writes a time:
-// UTC with milliseconds, which is what receivers in JavaScript expect.
-const jsTime = "2006-01-02T15:04:05.000Z"
-
-// Payload returns the body sent for an event: exactly what JavaScript's
-// JSON.stringify(JSON.parse(body)) gives, so receivers that verify the
-// signature over JSON.stringify(req.body), as the seeds do, succeed.
-func Payload(e *fluxhook.Event) ([]byte, error) {
-	data := e.Data
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	}
-	return jsjson.Marshal(envelope{ID: e.ID, Event: e.Event, Timestamp: e.Timestamp.UTC().Format(jsTime), Data: data})
-}
-
 // Jobs returns the delivery jobs for an event.
-func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]events.Job, error) {
+func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]wire.Job, error) {
 	subs, err := d.subs.Match(ctx, e)
 	if err != nil || len(subs) == 0 {
 		return nil, err
 	}
-	body, err := Payload(e)
+	body, err := wire.Payload(e)
 	if err != nil {
 		return nil, err
 	}
-	jobs := make([]events.Job, len(subs))
+	jobs := make([]wire.Job, len(subs))
 	for i, s := range subs {
-		jobs[i] = events.Job{DeliveryID: DeliveryID(e.ID, e.Timestamp, s.id), EventID: e.ID, Event: e.Event, WebhookID: s.id,
-			Attempt: 1, Payload: body, UserID: e.UserID, EventAt: e.Timestamp, MsgID: events.JobMsgID(e.ID, s.id)}
+		jobs[i] = wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, s.id), EventID: e.ID, Event: e.Event, WebhookID: s.id,
+			Attempt: 1, Payload: body, UserID: e.UserID, EventAt: e.Timestamp, MsgID: wire.JobMsgID(e.ID, s.id)}
 	}
 	return jobs, nil
 }
@@ -143,7 +93,7 @@ func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]events.Job,
 // stored, and naks (for redelivery) otherwise. Jobs carry deterministic
 // msg ids, so a redelivered event does not store its jobs twice.
 func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
-	e, err := events.DecodeEvent(msg.Data())
+	e, err := wire.DecodeEvent(msg.Data())
 	if err != nil {
 		d.logger.Error("undecodable event dropped", "subject", msg.Subject(), "err", err)
 		d.metrics.events.WithLabelValues("invalid").Inc()

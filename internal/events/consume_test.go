@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fluxhook/fluxhook/internal/testenv"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 func TestConsumeRunsHandlersInParallel(t *testing.T) {
@@ -195,7 +196,7 @@ func TestConsumeSurvivesServerRestart(t *testing.T) {
 		return len(seen)
 	}
 	_, done := runConsume(t, p.worker(t), 8, func(ctx context.Context, msg jetstream.Msg) {
-		j, err := DecodeJob(msg.Data())
+		j, err := wire.DecodeJob(msg.Data())
 		if err != nil {
 			t.Errorf("decode: %v", err)
 			return

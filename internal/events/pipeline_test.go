@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fluxhook/fluxhook/internal/testenv"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // pipeline is a connection to a test server with Fluxhook's streams and
@@ -78,19 +79,19 @@ func (p *pipeline) streamMsgs(tb testing.TB, name string) uint64 {
 
 // testJobs returns n first-attempt jobs of distinct deliveries spread
 // over 50 webhooks, with delivery ids prefix0000001 and up.
-func testJobs(n int, prefix string) []Job {
-	jobs := make([]Job, n)
+func testJobs(n int, prefix string) []wire.Job {
+	jobs := make([]wire.Job, n)
 	for i := range jobs {
 		eventID := fmt.Sprintf("%s-evt-%d", prefix, i/50)
 		webhookID := fmt.Sprintf("0190b5f2-7c1e-7000-8000-%012d", i%50)
-		jobs[i] = Job{
+		jobs[i] = wire.Job{
 			DeliveryID: fmt.Sprintf("%s%07d", prefix, i+1),
 			EventID:    eventID,
 			Event:      "user.created",
 			WebhookID:  webhookID,
 			Attempt:    1,
 			Payload:    json.RawMessage(fmt.Sprintf(`{"id":%q,"event":"user.created","data":{"n":%d}}`, eventID, i)),
-			MsgID:      JobMsgID(eventID, webhookID),
+			MsgID:      wire.JobMsgID(eventID, webhookID),
 		}
 	}
 	return jobs

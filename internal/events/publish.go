@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // DeadReasonHeader carries why a delivery was given up on its dead
@@ -83,7 +83,7 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 	if err != nil {
 		return false, fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
-	data, err := EncodeEvent(e)
+	data, err := wire.EncodeEvent(e)
 	if err != nil {
 		return false, err
 	}
@@ -104,27 +104,14 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 // is acknowledged or ctx ends. Any failure fails the call; the
 // dispatcher then leaves the event unacked, and publishing all the jobs
 // again stores only those that were missing.
-func (p *Publisher) PublishJobs(ctx context.Context, jobs []Job) error {
+func (p *Publisher) PublishJobs(ctx context.Context, jobs []wire.Job) error {
+	encoded, err := wire.EncodeJobs(jobs)
+	if err != nil {
+		return err
+	}
 	msgs := make([]*nats.Msg, len(jobs))
-	var checked json.RawMessage // an event's jobs share its payload: check it once
 	for i, j := range jobs {
-		if err := validateMsgID(j.MsgID); err != nil {
-			return fmt.Errorf("publish job %s: msg id: %w", j.DeliveryID, err)
-		}
-		if err := j.validateHeader(); err != nil {
-			return fmt.Errorf("encode job: %w", err)
-		}
-		if !sameBytes(j.Payload, checked) {
-			if err := validatePayload(j.Payload); err != nil {
-				return fmt.Errorf("encode job: %w", err)
-			}
-			checked = j.Payload
-		}
-		data, err := encodeJob(j)
-		if err != nil {
-			return err
-		}
-		msgs[i] = &nats.Msg{Subject: DeliverySubject(j.WebhookID), Data: data}
+		msgs[i] = &nats.Msg{Subject: DeliverySubject(j.WebhookID), Data: encoded[i]}
 	}
 
 	futures := make([]jetstream.PubAckFuture, 0, len(jobs))
@@ -163,12 +150,6 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []Job) error {
 	return nil
 }
 
-// sameBytes reports whether a and b are the same bytes in memory (not
-// merely equal ones).
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
-}
-
 // stallWait is how long a publish may wait for a free slot under
 // MaxPending. A slot frees at the latest when a pending publish times
 // out, so waiting longer than AckTimeout is pointless, and waiting past
@@ -193,12 +174,12 @@ func (p *Publisher) stallWait(ctx context.Context) time.Duration {
 // then. Scheduling the same delivery and attempt again is harmless:
 // within the duplicate window the server drops the repeat, and while
 // the schedule is pending a repeat replaces it.
-func (p *Publisher) ScheduleRetry(ctx context.Context, job Job, at time.Time) error {
+func (p *Publisher) ScheduleRetry(ctx context.Context, job wire.Job, at time.Time) error {
 	subject, err := ScheduleSubject(job.DeliveryID, job.Attempt)
 	if err != nil {
 		return fmt.Errorf("schedule retry of %s: %w", job.DeliveryID, err)
 	}
-	data, err := EncodeJob(job)
+	data, err := wire.EncodeJob(job)
 	if err != nil {
 		return err
 	}
@@ -223,13 +204,13 @@ func (p *Publisher) ScheduleRetry(ctx context.Context, job Job, at time.Time) er
 // healthy endpoints' jobs need. Every deferral is its own message (its
 // msg id is unique), so it is never mistaken for a repeat of a retry of
 // the same attempt, which ScheduleRetry's dedup would drop.
-func (p *Publisher) Defer(ctx context.Context, job Job, at time.Time) error {
+func (p *Publisher) Defer(ctx context.Context, job wire.Job, at time.Time) error {
 	subject, err := ScheduleSubject(job.DeliveryID, job.Attempt)
 	if err != nil {
 		return fmt.Errorf("defer %s: %w", job.DeliveryID, err)
 	}
 	subject += ".deferred"
-	data, err := EncodeJob(job)
+	data, err := wire.EncodeJob(job)
 	if err != nil {
 		return err
 	}
@@ -254,8 +235,8 @@ func ceilSecond(t time.Time) time.Time {
 
 // PublishDead stores job in DEAD_LETTERS with reason in the
 // Fluxhook-Dead-Reason header, to be retried by hand or to expire.
-func (p *Publisher) PublishDead(ctx context.Context, job Job, reason string) error {
-	data, err := EncodeJob(job)
+func (p *Publisher) PublishDead(ctx context.Context, job wire.Job, reason string) error {
+	data, err := wire.EncodeJob(job)
 	if err != nil {
 		return err
 	}

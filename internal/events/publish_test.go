@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/testenv"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 func testEvent(id string) fluxhook.Event {
@@ -67,7 +69,7 @@ func TestPublishEventDeduplicates(t *testing.T) {
 	if m.Subject != "fluxhook.events.user.created" || m.Header.Get(jetstream.MsgIDHeader) != "evt_a" {
 		t.Errorf("stored on %q with msg id %q", m.Subject, m.Header.Get(jetstream.MsgIDHeader))
 	}
-	got, err := DecodeEvent(m.Data)
+	got, err := wire.DecodeEvent(m.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func TestPublishWithoutStreamsFails(t *testing.T) {
 		publish func(context.Context) error
 	}{
 		{"event", func(ctx context.Context) error { _, err := pub.PublishEvent(ctx, testEvent("evt_1")); return err }},
-		{"jobs", func(ctx context.Context) error { return pub.PublishJobs(ctx, []Job{job}) }},
+		{"jobs", func(ctx context.Context) error { return pub.PublishJobs(ctx, []wire.Job{job}) }},
 		{"retry", func(ctx context.Context) error { return pub.ScheduleRetry(ctx, job, time.Now().Add(time.Minute)) }},
 		{"dead letter", func(ctx context.Context) error { return pub.PublishDead(ctx, job, "gone") }},
 	}
@@ -160,7 +162,7 @@ func TestPublishJobsStoresEachJobOnce(t *testing.T) {
 	seen := make(map[string]int, n)
 	var wrong []string
 	stop, _ := runConsume(t, p.worker(t), 64, func(ctx context.Context, msg jetstream.Msg) {
-		j, err := DecodeJob(msg.Data())
+		j, err := wire.DecodeJob(msg.Data())
 		mu.Lock()
 		switch {
 		case err != nil:
@@ -213,11 +215,11 @@ func TestPublishJobsRefusesBadJobs(t *testing.T) {
 	ctx := testenv.Context(t, 10*time.Second)
 	tests := []struct {
 		name   string
-		change func(*Job)
+		change func(*wire.Job)
 	}{
-		{"no msg id", func(j *Job) { j.MsgID = "" }},
-		{"msg id injecting a header", func(j *Job) { j.MsgID = "a\nNats-Rollup: all" }},
-		{"bad payload", func(j *Job) { j.Payload = json.RawMessage("{") }},
+		{"no msg id", func(j *wire.Job) { j.MsgID = "" }},
+		{"msg id injecting a header", func(j *wire.Job) { j.MsgID = "a\nNats-Rollup: all" }},
+		{"bad payload", func(j *wire.Job) { j.Payload = json.RawMessage("{") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -301,7 +303,7 @@ func TestScheduleRetry(t *testing.T) {
 			if want := DeliverySubject(job.WebhookID); msg.Subject() != want {
 				t.Errorf("retry on %q, want %q", msg.Subject(), want)
 			}
-			decoded, err := DecodeJob(msg.Data())
+			decoded, err := wire.DecodeJob(msg.Data())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -330,10 +332,10 @@ func TestScheduleRetryRefused(t *testing.T) {
 	ctx := testenv.Context(t, 10*time.Second)
 	tests := []struct {
 		name   string
-		change func(*Job)
+		change func(*wire.Job)
 	}{
-		{"attempt 0", func(j *Job) { j.Attempt = 0 }},
-		{"delivery id with a wildcard", func(j *Job) { j.DeliveryID = "d*" }},
+		{"attempt 0", func(j *wire.Job) { j.Attempt = 0 }},
+		{"delivery id with a wildcard", func(j *wire.Job) { j.DeliveryID = "d*" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,7 +376,7 @@ func TestPublishDead(t *testing.T) {
 	if got := m.Header.Get(DeadReasonHeader); got != "HTTP 500  after 10 attempts" {
 		t.Errorf("reason %q", got)
 	}
-	decoded, err := DecodeJob(m.Data)
+	decoded, err := wire.DecodeJob(m.Data)
 	if err != nil || decoded.DeliveryID != job.DeliveryID || decoded.Attempt != 10 {
 		t.Errorf("dead letter body %s (%v)", m.Data, err)
 	}
@@ -423,7 +425,7 @@ func TestDeferAfterRetry(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: the job did not come back: %v", round, err)
 		}
-		got, err := DecodeJob(msg.Data())
+		got, err := wire.DecodeJob(msg.Data())
 		if err != nil || got.DeliveryID != job.DeliveryID || got.Attempt != 2 {
 			t.Fatalf("round %d: %+v %v", round, got, err)
 		}
@@ -435,5 +437,20 @@ func TestDeferAfterRetry(t *testing.T) {
 		if err := msg.Ack(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+func TestHeaderSafe(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"HTTP 500", "HTTP 500"},
+		{"line\r\nNats-Rollup: all", "line  Nats-Rollup: all"},
+		{"bad \xff utf8", "bad \uFFFD utf8"},
+		{strings.Repeat("é", 600), strings.Repeat("é", 512)},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%.20q", tt.in), func(t *testing.T) {
+			if got := headerSafe(tt.in, maxDeadReasonLen); got != tt.want {
+				t.Errorf("headerSafe = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // Stream and consumer names. Other processes (the nats CLI, KEDA's
@@ -42,59 +45,9 @@ const (
 // shards, which only matters once per-shard consumers exist.
 const DefaultShards = 16
 
-// MaxEventNameLen bounds event names, which become part of a subject.
-const MaxEventNameLen = 128
-
-// eventName reports whether name is lowercase dot-separated words,
-// ^[a-z0-9_]+(\.[a-z0-9_]+)+$, so that it can never carry the subject
-// wildcards * and >, spaces or an empty token into a subject. A loop,
-// not a regexp: it runs for every job, twice.
-func eventName(name string) bool {
-	words, wordLen := 1, 0
-	for i := range len(name) {
-		switch c := name[i]; {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
-			wordLen++
-		case c == '.' && wordLen > 0:
-			words, wordLen = words+1, 0
-		default:
-			return false
-		}
-	}
-	return words >= 2 && wordLen > 0
-}
-
-// subjectToken reports whether an id can become one subject token: 1 to
-// 128 of A-Z, a-z, 0-9, _ and - (no dots, which would split it, no
-// wildcards or spaces). A loop, not a regexp: it runs for every job.
-func subjectToken(s string) bool {
-	if len(s) < 1 || len(s) > 128 {
-		return false
-	}
-	for i := range len(s) {
-		switch c := s[i]; {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// ValidateEventName reports whether name may be published as an event.
-func ValidateEventName(name string) error {
-	if len(name) > MaxEventNameLen {
-		return fmt.Errorf("event name is %d characters long; at most %d are allowed", len(name), MaxEventNameLen)
-	}
-	if !eventName(name) {
-		return fmt.Errorf("event name %q is not lowercase dot-separated words (like user.created): only a-z, 0-9, _ and . between words are allowed", name)
-	}
-	return nil
-}
-
 // EventSubject returns the subject events named name are published on.
 func EventSubject(name string) (string, error) {
-	if err := ValidateEventName(name); err != nil {
+	if err := fluxhook.ValidateEventName(name); err != nil {
 		return "", err
 	}
 	return eventsPrefix + name, nil
@@ -127,19 +80,11 @@ func DeadSubject(webhookID string) string {
 // schedule on the same subject replaces the first (the server rolls the
 // subject up), and attempts of one delivery must not replace each other.
 func ScheduleSubject(deliveryID string, attempt int) (string, error) {
-	if !subjectToken(deliveryID) {
+	if !wire.ValidDeliveryID(deliveryID) {
 		return "", fmt.Errorf("delivery id %q cannot be a subject token: use 1 to 128 of A-Z, a-z, 0-9, _ and -", deliveryID)
 	}
 	if attempt < 1 {
 		return "", fmt.Errorf("attempt %d: attempts count from 1", attempt)
 	}
 	return schedulesPrefix + deliveryID + "." + strconv.Itoa(attempt), nil
-}
-
-// JobMsgID is the deduplication id of the first job of a delivery. It
-// depends only on the event and the webhook, so a dispatcher that
-// publishes the same event's jobs again (after a crash or a failed
-// PubAck) produces ids the server drops as duplicates.
-func JobMsgID(eventID, webhookID string) string {
-	return eventID + "." + webhookID
 }

@@ -2,6 +2,8 @@ package fluxhook
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,4 +43,54 @@ type OutboxEvent struct {
 	Event
 	CreatedAt   time.Time
 	PublishedAt *time.Time
+}
+
+// MaxEventNameLen bounds event names and subscription patterns: a name
+// becomes part of a NATS subject.
+const MaxEventNameLen = 128
+
+// ValidateEventName reports whether name may be an event's name:
+// lowercase dot-separated words, ^[a-z0-9_]+(\.[a-z0-9_]+)+$, so that it
+// never carries the subject wildcards * and >, spaces or an empty token
+// into a subject. The error is a sentence for the publisher.
+func ValidateEventName(name string) error {
+	if len(name) > MaxEventNameLen {
+		return fmt.Errorf("event name is %d characters long; at most %d are allowed", len(name), MaxEventNameLen)
+	}
+	if !eventName(name) {
+		return fmt.Errorf("event name %q is not lowercase dot-separated words (like user.created): only a-z, 0-9, _ and . between words are allowed", name)
+	}
+	return nil
+}
+
+// ValidEventPattern reports whether p may be subscribed to: an event
+// name, a prefix wildcard ("user.*") or "*".
+func ValidEventPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if len(p) > MaxEventNameLen {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(p, ".*"); ok {
+		return eventName(prefix + ".x")
+	}
+	return eventName(p)
+}
+
+// eventName is the grammar itself. A loop, not a regexp: the worker
+// checks it for every job.
+func eventName(name string) bool {
+	words, wordLen := 1, 0
+	for i := range len(name) {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+			wordLen++
+		case c == '.' && wordLen > 0:
+			words, wordLen = words+1, 0
+		default:
+			return false
+		}
+	}
+	return words >= 2 && wordLen > 0
 }

@@ -12,9 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
-	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
-	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // EventPublisher stores an event in the EVENTS stream and returns once
@@ -55,7 +54,7 @@ type publishResponse struct {
 // publishEvent is POST /events: {event, data, id?} → 202 {id, duplicate}
 // once JetStream has stored the event, never before.
 //
-//   - event: a custom name (events.ValidateEventName); the names
+//   - event: a custom name (fluxhook.ValidateEventName); the names
 //     Fluxhook emits itself are refused.
 //   - data: any JSON value but null (an object, as receivers of the
 //     Fluxbase examples expect, unless they know better); required.
@@ -85,9 +84,9 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case in.Event == "":
 		problems["event"] = "is required"
-	case len(in.Event) > events.MaxEventNameLen:
+	case len(in.Event) > fluxhook.MaxEventNameLen:
 		problems["event"] = "must be at most 128 characters long"
-	case events.ValidateEventName(in.Event) != nil:
+	case fluxhook.ValidateEventName(in.Event) != nil:
 		problems["event"] = "must be lowercase words separated by dots, like order.shipped (a-z, 0-9 and _ only)"
 	case slices.Contains(reservedEvents, in.Event):
 		problems["event"] = "is reserved for events Fluxhook emits; publish a name of your own, like order.shipped"
@@ -103,7 +102,7 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	e := fluxhook.Event{
-		ID:        store.NewID(),
+		ID:        wire.NewID(),
 		Event:     in.Event,
 		Timestamp: time.Now().UTC(),
 		Data:      in.Data,

@@ -16,6 +16,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/testenv"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // eventsEnv is an env whose server publishes to an embedded NATS with
@@ -79,7 +80,7 @@ func (e *eventsEnv) stored() []storedEvent {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		ev, err := events.DecodeEvent(m.Data)
+		ev, err := wire.DecodeEvent(m.Data)
 		if err != nil {
 			e.t.Fatalf("message %d is not an event envelope: %v", seq, err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // Publisher stores an event in the EVENTS stream and returns once
@@ -375,7 +376,7 @@ func (r *Relay) publish(ctx context.Context, batch []fluxhook.OutboxEvent) ([]st
 // pending, where the backlog gauges show it, and is logged once instead
 // of failing every round for the rows behind it.
 func (r *Relay) publishable(e fluxhook.Event) bool {
-	_, err := events.EncodeEvent(e)
+	_, err := wire.EncodeEvent(e)
 	if err == nil {
 		return true
 	}

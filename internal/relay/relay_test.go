@@ -25,6 +25,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/relay"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/testenv"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 var drivers = []string{"sqlite", "postgres"}
@@ -175,7 +176,7 @@ func (n *natsEnv) stored() []streamMsg {
 		if err != nil {
 			n.t.Fatalf("get message %d: %v", seq, err)
 		}
-		e, err := events.DecodeEvent(m.Data)
+		e, err := wire.DecodeEvent(m.Data)
 		if err != nil {
 			n.t.Fatalf("message %d: %v", seq, err)
 		}

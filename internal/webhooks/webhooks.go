@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,46 +18,18 @@ import (
 	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/signing"
 	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // Limits on webhook fields.
 const (
-	MaxEvents          = 100
-	MaxDescription     = 1000
-	MaxHeaders         = 20
-	MaxHeaderValue     = 1024
-	MaxRatePerSecond   = 10000
-	RotationOverlap    = 24 * time.Hour
-	maxEventNameLength = 128
+	MaxEvents        = 100
+	MaxDescription   = 1000
+	MaxHeaders       = 20
+	MaxHeaderValue   = 1024
+	MaxRatePerSecond = 10000
+	RotationOverlap  = 24 * time.Hour
 )
-
-var customEvent = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
-
-// ValidEventPattern reports whether p may be subscribed to: a catalogue
-// or custom event name, a prefix wildcard ("user.*") or "*".
-func ValidEventPattern(p string) bool {
-	if p == "*" {
-		return true
-	}
-	if len(p) > maxEventNameLength {
-		return false
-	}
-	if prefix, ok := strings.CutSuffix(p, ".*"); ok {
-		return customEvent.MatchString(prefix + ".x")
-	}
-	return customEvent.MatchString(p)
-}
-
-// Matches reports whether an event name matches a subscription pattern.
-func Matches(pattern, event string) bool {
-	if pattern == "*" || pattern == event {
-		return true
-	}
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(event, prefix)
-	}
-	return false
-}
 
 // Headers a webhook may not set: they belong to the transport or to
 // Fluxhook's signature, and a receiver must be able to trust them.
@@ -124,7 +95,7 @@ func (s *Service) apply(ctx context.Context, w *fluxhook.Webhook, in Input, crea
 		seen := map[string]bool{}
 		w.Events = w.Events[:0]
 		for _, e := range in.Events {
-			if !ValidEventPattern(e) {
+			if !fluxhook.ValidEventPattern(e) {
 				details["events"] = "\"" + truncate(e, 64) + "\" is not an event name: use names like user.created, a prefix wildcard like user.*, or *"
 				break
 			}
@@ -215,7 +186,7 @@ func truncate(s string, n int) string {
 // Create makes a webhook owned by the actor and returns it with its
 // secret (the one given, or a generated whsec_ secret), shown this once.
 func (s *Service) Create(ctx context.Context, a *fluxhook.Actor, in Input) (*fluxhook.Webhook, string, error) {
-	w := &fluxhook.Webhook{ID: store.NewID(), UserID: a.UserID, IsActive: true}
+	w := &fluxhook.Webhook{ID: wire.NewID(), UserID: a.UserID, IsActive: true}
 	details, err := s.apply(ctx, w, in, true)
 	if err != nil {
 		return nil, "", err

@@ -1,4 +1,4 @@
-package events
+package wire
 
 import (
 	"bytes"
@@ -173,36 +173,17 @@ func plainJSON[T string | []byte](s T) bool {
 // message can never be processed (a bug or a newer, incompatible
 // encoder), not that trying again could help.
 func DecodeJob(data []byte) (Job, error) {
-	if j, ok := decodeJobFast(data); ok {
-		if err := j.validate(); err != nil {
+	j, ok := decodeJobFast(data)
+	if !ok {
+		var w jobWire
+		if err := json.Unmarshal(data, &w); err != nil {
 			return Job{}, fmt.Errorf("decode job: %w", err)
 		}
-		return j, nil
-	}
-	var w jobWire
-	if h, payload, ok := splitJob(data); ok {
-		// Only the small header goes through encoding/json: the payload,
-		// most of the message, is scanned once, by validate.
-		if err := json.Unmarshal(h, &w.jobHeader); err != nil {
-			return Job{}, fmt.Errorf("decode job: %w", err)
+		if w.V != JobVersion {
+			return Job{}, fmt.Errorf("decode job: version %d, this build reads version %d", w.V, JobVersion)
 		}
-		w.Payload = payload
-	} else if err := json.Unmarshal(data, &w); err != nil {
-		return Job{}, fmt.Errorf("decode job: %w", err)
-	}
-	if w.V != JobVersion {
-		return Job{}, fmt.Errorf("decode job: version %d, this build reads version %d", w.V, JobVersion)
-	}
-	j := Job{
-		DeliveryID:     w.DeliveryID,
-		EventID:        w.EventID,
-		Event:          w.Event,
-		WebhookID:      w.WebhookID,
-		Attempt:        w.Attempt,
-		FirstAttemptAt: w.FirstAttemptAt,
-		Payload:        w.Payload,
-		UserID:         w.UserID,
-		EventAt:        w.EventAt,
+		j = Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt,
+			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 	}
 	if err := j.validate(); err != nil {
 		return Job{}, fmt.Errorf("decode job: %w", err)
@@ -311,24 +292,6 @@ func (r *jobReader) time(dst *time.Time) bool {
 	return dst.UnmarshalJSON(r.b[start:r.i]) == nil && !dst.IsZero()
 }
 
-// payloadKey is where EncodeJob splices in the payload. It cannot occur
-// earlier in an encoded job: inside a JSON string a quote is escaped.
-var payloadKey = []byte(`,"payload":`)
-
-// splitJob splits a job as EncodeJob lays it out — the header object, then
-// the payload as its last member — into the header as an object of its
-// own (sharing data's bytes up to the split) and the payload. It reports
-// false for any other layout, which the caller decodes the slow way.
-func splitJob(data []byte) (header, payload []byte, ok bool) {
-	i := bytes.Index(data, payloadKey)
-	if i < 0 || len(data) < i+len(payloadKey)+1 || data[len(data)-1] != '}' {
-		return nil, nil, false
-	}
-	payload = data[i+len(payloadKey) : len(data)-1]
-	header = append(data[:i:i], '}') // a copy: data itself is not changed
-	return header, payload, true
-}
-
 func (j Job) validate() error {
 	if err := j.validateHeader(); err != nil {
 		return err
@@ -345,13 +308,13 @@ func validatePayload(p json.RawMessage) error {
 
 // validateHeader is validate without the payload.
 func (j Job) validateHeader() error {
-	if !subjectToken(j.DeliveryID) {
+	if !ValidDeliveryID(j.DeliveryID) {
 		return fmt.Errorf("delivery id %q: use 1 to 128 of A-Z, a-z, 0-9, _ and -", j.DeliveryID)
 	}
 	if j.EventID == "" {
 		return errors.New("no event id")
 	}
-	if err := ValidateEventName(j.Event); err != nil {
+	if err := fluxhook.ValidateEventName(j.Event); err != nil {
 		return err
 	}
 	if j.WebhookID == "" {
@@ -363,57 +326,43 @@ func (j Job) validateHeader() error {
 	return nil
 }
 
-// EncodeEvent returns the message body of an event. Data is kept as
-// JSON but without Go's HTML escaping, so what the dispatcher reads is
-// as close as possible to what the publisher gave.
-func EncodeEvent(e fluxhook.Event) ([]byte, error) {
-	if err := validateEvent(e); err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
+// JobMsgID is the deduplication id of the first job of a delivery. It
+// depends only on the event and the webhook, so a dispatcher that
+// publishes the same event's jobs again (after a crash or a failed
+// PubAck) produces ids the server drops as duplicates.
+func JobMsgID(eventID, webhookID string) string {
+	return eventID + "." + webhookID
 }
 
-// DecodeEvent parses a message body made by EncodeEvent. As with
-// DecodeJob, an error means the message can never be processed.
-func DecodeEvent(data []byte) (fluxhook.Event, error) {
-	var e fluxhook.Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return fluxhook.Event{}, fmt.Errorf("decode event: %w", err)
-	}
-	if err := validateEvent(e); err != nil {
-		return fluxhook.Event{}, fmt.Errorf("decode event: %w", err)
-	}
-	return e, nil
-}
-
-func validateEvent(e fluxhook.Event) error {
-	if err := validateMsgID(e.ID); err != nil {
-		return fmt.Errorf("event id: %w", err)
-	}
-	return ValidateEventName(e.Event)
-}
-
-// validateMsgID keeps ids that end up in a Nats-Msg-Id header sane. A
-// CR or LF would end the header and let the rest of the id inject
-// headers of its own (Nats-Schedule, Nats-Rollup, …), and event ids can
-// come from API clients.
-func validateMsgID(id string) error {
-	if id == "" {
-		return errors.New("empty")
-	}
-	if len(id) > maxMsgIDLen {
-		return fmt.Errorf("%d bytes long; at most %d are allowed", len(id), maxMsgIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c < 0x20 || c == 0x7f {
-			return fmt.Errorf("%q contains a control character", id)
+// EncodeJobs encodes jobs for PublishJobs, checking each one's MsgID as
+// well. The jobs of one event share their payload, which is checked once.
+func EncodeJobs(jobs []Job) ([][]byte, error) {
+	out := make([][]byte, len(jobs))
+	var checked json.RawMessage
+	for i, j := range jobs {
+		if err := validateMsgID(j.MsgID); err != nil {
+			return nil, fmt.Errorf("encode job %s: msg id: %w", j.DeliveryID, err)
 		}
+		if err := j.validateHeader(); err != nil {
+			return nil, fmt.Errorf("encode job: %w", err)
+		}
+		if !sameBytes(j.Payload, checked) {
+			if err := validatePayload(j.Payload); err != nil {
+				return nil, fmt.Errorf("encode job: %w", err)
+			}
+			checked = j.Payload
+		}
+		data, err := encodeJob(j)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = data
 	}
-	return nil
+	return out, nil
+}
+
+// sameBytes reports whether a and b are the same bytes in memory (not
+// merely equal ones).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
 }

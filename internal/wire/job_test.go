@@ -1,15 +1,12 @@
-package events
+package wire
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fluxhook/fluxhook/internal/fluxhook"
 )
 
 func validJob() Job {
@@ -62,9 +59,6 @@ func TestJobRoundTripKeepsPayloadBytes(t *testing.T) {
 			want.MsgID = "" // not part of the encoding
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("decoded %+v, want %+v", got, want)
-			}
-			if _, _, ok := splitJob(data); !ok {
-				t.Error("DecodeJob did not take its fast path on an EncodeJob message")
 			}
 			// The same as encoding/json makes of the whole message.
 			var w jobWire
@@ -152,72 +146,6 @@ func TestDecodeJobRefused(t *testing.T) {
 			t.Errorf("a field added within version 1 broke decoding: %v", err)
 		}
 	})
-}
-
-func TestEventRoundTrip(t *testing.T) {
-	e := fluxhook.Event{
-		ID:        "evt_1",
-		Event:     "order.paid.v2",
-		Timestamp: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC),
-		Data:      json.RawMessage(`{"note":"<b>&</b>"}`),
-		UserID:    "usr_1",
-	}
-	data, err := EncodeEvent(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(data), `"data":{"note":"<b>&</b>"}`) {
-		t.Errorf("data was escaped: %s", data)
-	}
-	got, err := DecodeEvent(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, e) {
-		t.Errorf("decoded %+v, want %+v", got, e)
-	}
-}
-
-func TestEventRefused(t *testing.T) {
-	tests := []struct {
-		name string
-		e    fluxhook.Event
-	}{
-		{"no id", fluxhook.Event{Event: "user.created", Data: json.RawMessage(`{}`)}},
-		{"id with CRLF", fluxhook.Event{ID: "x\r\nNats-Schedule: @every 1s", Event: "user.created", Data: json.RawMessage(`{}`)}},
-		{"id too long", fluxhook.Event{ID: strings.Repeat("x", maxMsgIDLen+1), Event: "user.created", Data: json.RawMessage(`{}`)}},
-		{"wildcard name", fluxhook.Event{ID: "e1", Event: "user.>", Data: json.RawMessage(`{}`)}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if data, err := EncodeEvent(tt.e); err == nil {
-				t.Errorf("EncodeEvent accepted it: %s", data)
-			}
-			raw, err := json.Marshal(tt.e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := DecodeEvent(raw); err == nil {
-				t.Errorf("DecodeEvent accepted %s", raw)
-			}
-		})
-	}
-}
-
-func TestHeaderSafe(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"HTTP 500", "HTTP 500"},
-		{"line\r\nNats-Rollup: all", "line  Nats-Rollup: all"},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
-		{strings.Repeat("é", 600), strings.Repeat("é", 512)},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%.20q", tt.in), func(t *testing.T) {
-			if got := headerSafe(tt.in, maxDeadReasonLen); got != tt.want {
-				t.Errorf("headerSafe = %q, want %q", got, tt.want)
-			}
-		})
-	}
 }
 
 // BenchmarkDecodeJob: the worker decodes every job it takes.
@@ -320,15 +248,11 @@ func FuzzDecodeJobFast(f *testing.F) {
 			return
 		}
 		var w jobWire
-		h, payload, split := splitJob(data)
-		if !split {
-			t.Fatalf("fast path took %q, which splitJob cannot split", data)
-		}
-		if err := json.Unmarshal(h, &w.jobHeader); err != nil {
-			t.Fatalf("fast path took %q, encoding/json refuses its header: %v", data, err)
+		if err := json.Unmarshal(data, &w); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", data, err)
 		}
 		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt,
-			FirstAttemptAt: w.FirstAttemptAt, Payload: payload, UserID: w.UserID, EventAt: w.EventAt}
+			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 		if w.V != JobVersion || !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q:\nfast %+v\njson %+v (v %d)", data, fast, slow, w.V)
 		}
