@@ -1,0 +1,201 @@
+package clientkey_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/clientkey"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
+	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/testenv"
+)
+
+// clock is a settable test clock shared by the store and the service.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+func newClock() *clock {
+	c := &clock{}
+	c.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	return c
+}
+func (c *clock) Now() time.Time          { return *c.t.Load() }
+func (c *clock) Set(t time.Time)         { c.t.Store(&t) }
+func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// fixture is one replica's client key service on a fresh database, with
+// an admin and two app users.
+type fixture struct {
+	db       *store.DB
+	raw      *sql.DB // the same database, read behind the store's back
+	clock    *clock
+	bus      *cachebus.Local
+	keys     *clientkey.Service
+	admin    *fluxhook.Actor
+	ada, bob *fluxhook.Actor
+	driver   string
+	url      string
+}
+
+// openStore opens a migrated store on a fresh database of driver and a
+// raw connection to it.
+func openStore(tb testing.TB, driver string, c *clock) (db *store.DB, raw *sql.DB, url string) {
+	tb.Helper()
+	ctx := context.Background()
+	var rawDSN, rawDriver string
+	switch driver {
+	case "sqlite":
+		path := filepath.Join(tb.TempDir(), "fluxhook.db")
+		url, rawDriver, rawDSN = "sqlite://"+path, "sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)"
+	case "postgres":
+		url = testenv.PostgresURL(tb)
+		rawDriver, rawDSN = "pgx", url
+	}
+	db, err := store.Open(ctx, url, store.Options{Now: c.Now})
+	if err != nil {
+		tb.Fatalf("open %s: %v", driver, err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		tb.Fatalf("migrate %s: %v", driver, err)
+	}
+	raw, err = sql.Open(rawDriver, rawDSN)
+	if err != nil {
+		tb.Fatalf("open raw %s: %v", driver, err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return db, raw, url
+}
+
+func newFixture(tb testing.TB, driver string) *fixture {
+	tb.Helper()
+	c := newClock()
+	db, raw, url := openStore(tb, driver, c)
+	bus := &cachebus.Local{}
+	f := &fixture{db: db, raw: raw, clock: c, bus: bus, keys: clientkey.New(db, bus, c.Now), driver: driver, url: url}
+	f.admin = f.user(tb, "admin@example.com", fluxhook.RoleDashboardAdmin)
+	f.ada = f.user(tb, "ada@example.com", fluxhook.RoleUser)
+	f.bob = f.user(tb, "bob@example.com", fluxhook.RoleUser)
+	return f
+}
+
+// user creates a user and returns them as an actor signed in with a JWT.
+func (f *fixture) user(tb testing.TB, email string, role fluxhook.Role) *fluxhook.Actor {
+	tb.Helper()
+	u := &fluxhook.User{Email: email, Name: "T", Role: role, PasswordHash: "$argon2id$x", Metadata: json.RawMessage(`{}`)}
+	if err := f.db.CreateUser(context.Background(), u); err != nil {
+		tb.Fatal(err)
+	}
+	return &fluxhook.Actor{UserID: u.ID, Role: role, SessionID: "s"}
+}
+
+// conformance runs fn against every driver: the service's rules must hold
+// on SQLite and PostgreSQL alike.
+func conformance(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newFixture(t, driver))
+		})
+	}
+}
+
+func intp(n int) *int              { return &n }
+func strp(s string) *string        { return &s }
+func timep(t time.Time) *time.Time { return &t }
+
+// create makes a key for a with the given scopes, failing the test on error.
+func (f *fixture) create(tb testing.TB, a *fluxhook.Actor, name string, scopes ...string) (*fluxhook.ClientKey, string) {
+	tb.Helper()
+	k, key, err := f.keys.Create(context.Background(), a, clientkey.CreateInput{Name: name, Scopes: scopes, RateLimitPerMinute: intp(60)})
+	if err != nil {
+		tb.Fatalf("create key %q: %v", name, err)
+	}
+	return k, key
+}
+
+// mustAuth authenticates key and fails the test if it is refused.
+func (f *fixture) mustAuth(tb testing.TB, key string) (*fluxhook.Actor, *fluxhook.ClientKey) {
+	tb.Helper()
+	a, k, err := f.keys.Authenticate(context.Background(), key)
+	if err != nil {
+		tb.Fatalf("Authenticate: %v", err)
+	}
+	return a, k
+}
+
+// refused asserts that key does not authenticate, with the one answer
+// API.md gives for unknown, revoked and expired keys alike.
+func (f *fixture) refused(tb testing.TB, key, why string) {
+	tb.Helper()
+	a, _, err := f.keys.Authenticate(context.Background(), key)
+	if err == nil {
+		tb.Fatalf("%s: key authenticated as %+v, want INVALID_CLIENT_KEY", why, a)
+	}
+	if fluxhook.ErrorKind(err) != fluxhook.KindUnauthorized || fluxhook.ErrorCode(err) != "INVALID_CLIENT_KEY" {
+		tb.Fatalf("%s: err = %v (code %q), want unauthorized INVALID_CLIENT_KEY", why, err, fluxhook.ErrorCode(err))
+	}
+}
+
+// storedLastUsed reads last_used_at as the database has it.
+func (f *fixture) storedLastUsed(tb testing.TB, id string) *time.Time {
+	tb.Helper()
+	k, err := f.db.ClientKey(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k.LastUsedAt
+}
+
+// rowsContain reports whether any column of any row of table holds needle,
+// read straight from the database.
+func rowsContain(tb testing.TB, raw *sql.DB, table, needle string) bool {
+	tb.Helper()
+	rows, err := raw.Query("SELECT * FROM " + table)
+	if err != nil {
+		tb.Fatalf("read %s: %v", table, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			tb.Fatal(err)
+		}
+		for _, v := range vals {
+			var s string
+			switch v := v.(type) {
+			case []byte:
+				s = string(v)
+			default:
+				s = fmt.Sprint(v)
+			}
+			if strings.Contains(s, needle) {
+				return true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if n == 0 {
+		tb.Fatalf("table %s is empty: nothing was checked", table)
+	}
+	return false
+}
