@@ -1,0 +1,19 @@
+export { createClient, FluxbaseClient } from "./client.js";
+export type { FluxbaseClientOptions } from "./client.js";
+export { FluxbaseFetch } from "./fetch.js";
+export type { FluxbaseFetchOptions, RequestOptions } from "./fetch.js";
+export { FluxbaseAuth } from "./auth.js";
+export { FluxbaseAdmin } from "./admin.js";
+export { FluxbaseManagement, ClientKeysManager, WebhooksManager, InvitationsManager } from "./management.js";
+export { EventsManager } from "./events.js";
+export { FluxhookError, FluxbaseError, isFluxhookError } from "./errors.js";
+export {
+  verifyWebhookSignature,
+  webhookSignature,
+  verifyStandardWebhook,
+  standardWebhookSignature,
+  standardWebhookKey,
+  FLUXBASE_SIGNATURE_HEADER,
+} from "./verify.js";
+export type { WebhookBody, WebhookHeaders, VerifyStandardWebhookOptions } from "./verify.js";
+export type * from "./types.js";
