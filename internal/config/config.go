@@ -98,6 +98,9 @@ type Config struct {
 
 	AllowInsecureTargets bool
 	AllowPrivateTargets  bool
+	// AllowedTargetCIDRs are private networks webhooks may reach while
+	// AllowPrivateTargets is off; cloud metadata addresses stay refused.
+	AllowedTargetCIDRs []netip.Prefix
 
 	// RetrySchedule holds the delays after the first try, one per retry.
 	RetrySchedule []time.Duration
@@ -153,6 +156,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DataDir = p.get("FLUXHOOK_DATA_DIR", DefaultDataDir)
 	c.AllowInsecureTargets = p.boolean("FLUXHOOK_ALLOW_INSECURE_TARGETS")
 	c.AllowPrivateTargets = p.boolean("FLUXHOOK_ALLOW_PRIVATE_TARGETS")
+	c.AllowedTargetCIDRs = p.prefixes("FLUXHOOK_ALLOWED_TARGET_CIDRS")
 	c.RetrySchedule = p.retrySchedule("FLUXHOOK_RETRY_SCHEDULE")
 	c.LogLevel = p.logLevel("FLUXHOOK_LOG_LEVEL")
 	c.LogFormat = p.oneOf("FLUXHOOK_LOG_FORMAT", "json", "json", "text")

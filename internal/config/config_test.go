@@ -179,6 +179,16 @@ func TestLoadGood(t *testing.T) {
 				t.Errorf("TrustedProxies = %v", c.TrustedProxies)
 			}
 		}},
+		{"allowed target networks", map[string]string{"FLUXHOOK_ALLOWED_TARGET_CIDRS": "10.20.0.0/16, 192.168.5.9, fd12::/16"}, func(t *testing.T, c Config) {
+			want := []netip.Prefix{
+				netip.MustParsePrefix("10.20.0.0/16"),
+				netip.MustParsePrefix("192.168.5.9/32"),
+				netip.MustParsePrefix("fd12::/16"),
+			}
+			if !reflect.DeepEqual(c.AllowedTargetCIDRs, want) || c.AllowPrivateTargets {
+				t.Errorf("AllowedTargetCIDRs = %v, AllowPrivateTargets = %v", c.AllowedTargetCIDRs, c.AllowPrivateTargets)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +271,7 @@ func TestLoadBad(t *testing.T) {
 		{"FLUXHOOK_MIN_PASSWORD_LENGTH", "twelve", "between 8 and 256", ""},
 		{"FLUXHOOK_TRUSTED_PROXIES", "10.0.0.0/33", `"10.0.0.0/33"`, ""},
 		{"FLUXHOOK_TRUSTED_PROXIES", "10.0.0.1,proxy.local", `"proxy.local"`, ""},
+		{"FLUXHOOK_ALLOWED_TARGET_CIDRS", "10.0.0.0/8,receivers.internal", `"receivers.internal"`, ""},
 		{"FLUXHOOK_MAX_BODY_BYTES", "1023", "between 1024 and 67108864", ""},
 		{"FLUXHOOK_MAX_BODY_BYTES", "67108865", "between 1024 and 67108864", ""},
 		{"FLUXHOOK_WORKER_CONCURRENCY", "4097", "between 1 and 4096", ""},

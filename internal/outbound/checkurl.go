@@ -32,15 +32,16 @@ type LookupFunc func(ctx context.Context, network, host string) ([]netip.Addr, e
 // refusal is a *URLError whose message names the rule; the only other error
 // is ctx's own, when the caller gave up while the host was being resolved.
 //
-// A host name must resolve, and every address it resolves to must be
-// allowed: a name with one public and one private address is refused, since
-// the client may connect to either. A name that does not resolve is refused
-// as well — it cannot be delivered to, and accepting it would let a user
-// park a name now and point it somewhere later; the dial-time check stops
-// that too, but an unresolvable webhook is a mistake worth reporting early.
+// A literal address must be allowed. A host name is refused when it is
+// refused by name (a metadata or local name) or when any address it
+// resolves to is refused: a name with one public and one private address
+// is refused, since the client may connect to either. A name that does
+// not resolve (not published yet, or no DNS where the API runs) is
+// accepted: there is nothing to judge, and the client checks the address
+// again at every connection, which is the check that protects.
 //
-// Passing the check does not make the URL safe for ever: the client checks
-// the address again at every connection.
+// Passing the check does not make the URL safe for ever, for the same
+// reason: a name can be pointed elsewhere after it was saved.
 func (p Policy) CheckURL(ctx context.Context, raw string, lookup LookupFunc) error {
 	host, err := p.checkSyntax(raw)
 	if err != nil {
@@ -48,17 +49,20 @@ func (p Policy) CheckURL(ctx context.Context, raw string, lookup LookupFunc) err
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if ip.Zone() != "" {
-			return refuse("url host must not include an IPv6 zone (%%…)")
+			return refuse("host must not include an IPv6 zone (%%…)")
 		}
 		if !p.AllowedIP(ip) {
-			return refuse("url host %s is %s%s", host, judge(ip).phrase(), publicOnly)
+			v := judge(ip)
+			return refuse("host %s is %s%s", host, v.phrase(), refusal(v.kind))
 		}
 		return nil
 	}
-	if !p.AllowPrivate {
-		if why := refusedName(host); why != "" {
-			return refuse("url host %s is %s%s", host, why, publicOnly)
+	if why := p.refusedName(host); why != "" {
+		suffix := publicOnly
+		if metadataName(strings.TrimSuffix(host, ".")) {
+			suffix = refusal(kindMetadata)
 		}
+		return refuse("host %s is %s%s", host, why, suffix)
 	}
 
 	if lookup == nil {
@@ -67,28 +71,14 @@ func (p Policy) CheckURL(ctx context.Context, raw string, lookup LookupFunc) err
 	rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	addrs, err := lookup(rctx, "ip", host)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("check url: resolve %s: %w", host, ctx.Err())
-		}
-		// The resolver's own message is not passed on: it can name our
-		// internal name servers.
-		var dnsErr *net.DNSError
-		switch {
-		case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
-			return refuse("url host %s does not resolve", host)
-		case rctx.Err() != nil || (dnsErr != nil && dnsErr.IsTimeout):
-			return refuse("url host %s did not resolve within %s; try again", host, resolveTimeout)
-		default:
-			return refuse("url host %s could not be resolved; try again", host)
-		}
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("check url: resolve %s: %w", host, ctx.Err())
 	}
-	if len(addrs) == 0 {
-		return refuse("url host %s does not resolve", host)
-	}
+	// A failed lookup leaves addrs empty: accepted, as said above.
 	for _, a := range addrs {
 		if !p.AllowedIP(a) {
-			return refuse("url host %s resolves to %s, %s%s", host, a.WithZone(""), judge(a).phrase(), publicOnly)
+			v := judge(a)
+			return refuse("host %s resolves to %s, %s%s", host, a.WithZone(""), v.phrase(), refusal(v.kind))
 		}
 	}
 	return nil
@@ -98,13 +88,13 @@ func (p Policy) CheckURL(ctx context.Context, raw string, lookup LookupFunc) err
 // to resolve: lower-case, IPv6 brackets removed.
 func (p Policy) checkSyntax(raw string) (string, error) {
 	if raw == "" {
-		return "", refuse("url is required")
+		return "", refuse("is required")
 	}
 	if len(raw) > MaxURLLength {
-		return "", refuse("url is longer than %d bytes", MaxURLLength)
+		return "", refuse("is longer than %d bytes", MaxURLLength)
 	}
 	if strings.TrimSpace(raw) != raw {
-		return "", refuse("url must not start or end with spaces")
+		return "", refuse("must not start or end with spaces")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -112,36 +102,36 @@ func (p Policy) checkSyntax(raw string) (string, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return "", refuse("url is not a valid URL: %v", err)
+		return "", refuse("is not a valid URL: %v", err)
 	}
 	if u.Scheme == "" || u.Opaque != "" {
-		return "", refuse("url must be absolute, like https://example.com/webhooks")
+		return "", refuse("must be absolute, like https://example.com/webhooks")
 	}
 	switch {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && p.AllowInsecure:
 	case p.AllowInsecure:
-		return "", refuse("url must use http or https")
+		return "", refuse("must use http or https")
 	default:
-		return "", refuse("url must use https (http:// is allowed only when the server runs with FLUXHOOK_ALLOW_INSECURE_TARGETS)")
+		return "", refuse("must use https (http:// is allowed only when the server runs with FLUXHOOK_ALLOW_INSECURE_TARGETS)")
 	}
 	if u.User != nil {
-		return "", refuse("url must not contain a user name or password: credentials in URLs end up in logs; send them in the webhook's headers instead")
+		return "", refuse("must not contain a user name or password: credentials in URLs end up in logs; send them in the webhook's headers instead")
 	}
 	if strings.Contains(raw, "#") {
-		return "", refuse("url must not contain a fragment (#…): fragments are never sent to the server")
+		return "", refuse("must not contain a fragment (#…): fragments are never sent to the server")
 	}
 	host := u.Hostname()
 	if host == "" {
-		return "", refuse("url must include a host, like https://example.com/webhooks")
+		return "", refuse("must include a host, like https://example.com/webhooks")
 	}
 	if strings.HasSuffix(u.Host, ":") {
-		return "", refuse("url has a colon after the host but no port")
+		return "", refuse("has a colon after the host but no port")
 	}
 	if port := u.Port(); port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return "", refuse("url port must be between 1 and 65535")
+			return "", refuse("port must be between 1 and 65535")
 		}
 	}
 	for i := 0; i < len(host); i++ {
@@ -149,7 +139,7 @@ func (p Policy) checkSyntax(raw string) (string, error) {
 			// The client would convert the name to punycode before dialling
 			// (and map look-alikes such as fullwidth letters to ASCII), so
 			// what we checked and what we dialled could differ.
-			return "", refuse("url host must be ASCII; write an international domain name in its xn-- (punycode) form")
+			return "", refuse("host must be ASCII; write an international domain name in its xn-- (punycode) form")
 		}
 	}
 	host = strings.ToLower(host)
@@ -167,15 +157,15 @@ func (p Policy) checkSyntax(raw string) (string, error) {
 		// like, so it is refused, saying what it really is.
 		ip, ok := parseLegacyIPv4(host)
 		if !ok {
-			return "", refuse("url host %s is neither a valid IPv4 address nor a host name", host)
+			return "", refuse("host %s is neither a valid IPv4 address nor a host name", host)
 		}
 		if !p.AllowedIP(ip) {
-			return "", refuse("url host %s is %s written in a non-standard form, %s%s", host, ip, judge(ip).phrase(), publicOnly)
+			return "", refuse("host %s is %s written in a non-standard form, %s%s", host, ip, judge(ip).phrase(), refusal(judge(ip).kind))
 		}
-		return "", refuse("url host %s is an IPv4 address in a non-standard form; write it as %s", host, ip)
+		return "", refuse("host %s is an IPv4 address in a non-standard form; write it as %s", host, ip)
 	}
 	if !validHostname(host) {
-		return "", refuse("url host %s is not a valid host name", host)
+		return "", refuse("host %s is not a valid host name", host)
 	}
 	return host, nil
 }

@@ -89,7 +89,7 @@ func classifyErr(err error) (Outcome, string) {
 		// network for whoever owns the DNS name.
 		return Fail, "blocked: destination address is private"
 	case errors.As(err, &urlErr):
-		return Fail, urlErr.Reason
+		return Fail, urlErr.Error()
 	case errors.Is(err, context.Canceled):
 		return Retry, "canceled"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():

@@ -69,7 +69,7 @@ func TestClassifyError(t *testing.T) {
 	}{
 		{"blocked address", 0, wrapped(&BlockedError{Addr: netip.MustParseAddr("10.0.0.5"), Why: "a private address"}), Fail, "blocked: destination address is private"},
 		{"blocked name", 0, wrapped(&BlockedError{Host: "localhost", Why: "a local host name"}), Fail, "blocked: destination address is private"},
-		{"scheme refused", 0, &url.Error{Op: "Post", URL: "http://x", Err: &URLError{Reason: "url must use https"}}, Fail, "url must use https"},
+		{"scheme refused", 0, &url.Error{Op: "Post", URL: "http://x", Err: &URLError{Reason: "must use https"}}, Fail, "url must use https"},
 		{"error wins over status", 200, wrapped(syscall.ECONNRESET), Retry, "connection reset"},
 		{"client timeout", 0, &url.Error{Op: "Post", URL: "u", Err: timeoutErr{}}, Retry, "timeout"},
 		{"deadline exceeded", 0, &url.Error{Op: "Post", URL: "u", Err: context.DeadlineExceeded}, Retry, "timeout"},

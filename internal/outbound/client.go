@@ -138,9 +138,6 @@ func (p Policy) control(_ context.Context, _, address string, _ syscall.RawConn)
 // checkDialHost refuses local names before they reach the resolver, for the
 // same reasons CheckURL does.
 func (p Policy) checkDialHost(addr string) error {
-	if p.AllowPrivate {
-		return nil
-	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil // the dialer reports malformed addresses itself
@@ -148,7 +145,7 @@ func (p Policy) checkDialHost(addr string) error {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return nil // judged by control, after the same parsing the dialer does
 	}
-	if why := refusedName(host); why != "" {
+	if why := p.refusedName(host); why != "" {
 		return &BlockedError{Host: host, Why: why}
 	}
 	return nil
@@ -169,9 +166,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			_ = req.Body.Close() // a RoundTripper owns the body, even when refusing
 		}
-		msg := "url must use https (http:// is allowed only when the server runs with FLUXHOOK_ALLOW_INSECURE_TARGETS)"
+		msg := "must use https (http:// is allowed only when the server runs with FLUXHOOK_ALLOW_INSECURE_TARGETS)"
 		if t.policy.AllowInsecure {
-			msg = "url must use http or https"
+			msg = "must use http or https"
 		}
 		return nil, &URLError{Reason: msg}
 	}

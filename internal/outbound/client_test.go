@@ -182,6 +182,49 @@ func TestClientAllowPrivate(t *testing.T) {
 	})
 }
 
+// TestClientReachesAllowedCIDRs: a receiver on a listed network is
+// reached, by address or by a local name that resolves into the network,
+// while private targets stay off; an unlisted private address is not.
+func TestClientReachesAllowedCIDRs(t *testing.T) {
+	srv := newCountingServer(t, echo)
+	resolver := newTestResolver(t, map[string][]netip.Addr{"billing.corp.internal": {loopback}})
+	p := Policy{AllowInsecure: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	c := NewClient(p, ClientOptions{Resolver: resolver, Timeout: 5 * time.Second})
+	for _, u := range []string{srv.URL + "/hook", "http://billing.corp.internal:" + srv.port() + "/hook"} {
+		resp, err := post(t, c, u, `{"id":"1"}`)
+		if err != nil {
+			t.Fatalf("POST %s: %v, want it reached", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST %s: %s", u, resp.Status)
+		}
+	}
+	other := NewClient(Policy{AllowInsecure: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, ClientOptions{Resolver: resolver, Timeout: 5 * time.Second})
+	var be *BlockedError
+	if _, err := post(t, other, srv.URL+"/hook", `{}`); !errors.As(err, &be) {
+		t.Fatalf("loopback outside the listed network: err = %v, want a *BlockedError", err)
+	}
+}
+
+// TestDialRefusesMetadataWhateverTheSettings: the check made at every
+// connection refuses metadata addresses and names even with private
+// targets allowed; no packet is sent.
+func TestDialRefusesMetadataWhateverTheSettings(t *testing.T) {
+	for _, p := range []Policy{{AllowPrivate: true}, {AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("169.254.0.0/16")}}} {
+		for _, addr := range []string{"169.254.169.254:80", "[fd00:ec2::254]:80", "[::ffff:169.254.169.254]:80"} {
+			var be *BlockedError
+			if err := p.control(context.Background(), "tcp", addr, nil); !errors.As(err, &be) {
+				t.Errorf("%+v: control(%s) = %v, want a *BlockedError", p, addr, err)
+			}
+		}
+		var be *BlockedError
+		if err := p.checkDialHost("metadata.google.internal:80"); !errors.As(err, &be) {
+			t.Errorf("%+v: checkDialHost(metadata.google.internal) = %v, want a *BlockedError", p, err)
+		}
+	}
+}
+
 func TestClientDoesNotFollowRedirects(t *testing.T) {
 	target := newCountingServer(t, echo)
 	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {

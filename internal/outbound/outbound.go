@@ -14,13 +14,16 @@ import (
 	"net/netip"
 )
 
-// URLError is a webhook URL that breaks a rule. Reason is a sentence meant
-// for the person who typed the URL; the API shows it as details.url in a 422.
+// URLError is a webhook URL that breaks a rule. Reason says what is wrong
+// with the URL, for the person who typed it, without naming the field
+// ("must use https", "host 10.0.0.5 is a private address; …"): the API
+// shows it as details.url, and its message puts "url" in front once.
 type URLError struct {
 	Reason string
 }
 
-func (e *URLError) Error() string { return e.Reason }
+// Error is the reason with the field named: "url must use https".
+func (e *URLError) Error() string { return "url " + e.Reason }
 
 // BlockedError is a connection the policy refused before it was made: no
 // packet was sent to the destination. Retrying cannot help, so Classify

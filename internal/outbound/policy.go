@@ -7,14 +7,25 @@ import (
 
 // Policy decides which destinations webhooks may reach. The zero Policy is
 // the production one: https only, public addresses only.
+//
+// Cloud metadata addresses and names (169.254.169.254, fd00:ec2::254,
+// metadata.google.internal and the like) are refused whatever the
+// settings: they hand out the credentials of the machine Fluxhook runs
+// on, and no receiver lives there.
 type Policy struct {
 	// AllowInsecure accepts http:// URLs (FLUXHOOK_ALLOW_INSECURE_TARGETS).
 	AllowInsecure bool
-	// AllowPrivate lifts the destination guard entirely: loopback, private,
-	// link-local, metadata and every other non-public address and local
-	// host name become reachable. For development and tests only
+	// AllowPrivate lifts the destination guard but for metadata: loopback,
+	// private, link-local and every other non-public address and local host
+	// name become reachable. For development and tests only
 	// (FLUXHOOK_ALLOW_PRIVATE_TARGETS).
 	AllowPrivate bool
+	// AllowedCIDRs are non-public networks webhooks may reach even when
+	// AllowPrivate is off (FLUXHOOK_ALLOWED_TARGET_CIDRS), for receivers
+	// on a private network. While any are set, local host names
+	// (*.internal, single labels, …) are no longer refused by name: they
+	// are judged by the addresses they resolve to, like any name.
+	AllowedCIDRs []netip.Prefix
 }
 
 // AllowedIP reports whether the policy lets a webhook connect to ip.
@@ -32,10 +43,34 @@ func (p Policy) AllowedIP(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
-	if p.AllowPrivate {
+	v := judge(ip)
+	switch {
+	case v.kind == kindMetadata:
+		return false
+	case v.kind == "" || p.AllowPrivate:
 		return true
 	}
-	return judge(ip).kind == ""
+	return p.allowListed(ip, v)
+}
+
+// allowListed reports whether ip, or the IPv4 address it carries, is in
+// one of the operator's allowed networks.
+func (p Policy) allowListed(ip netip.Addr, v verdict) bool {
+	ip = ip.WithZone("")
+	for _, n := range p.AllowedCIDRs {
+		if n.Contains(ip) || (v.inner.IsValid() && n.Contains(v.inner)) {
+			return true
+		}
+	}
+	return false
+}
+
+// refusal is the end of a message refusing an address of the given kind.
+func refusal(kind string) string {
+	if kind == kindMetadata {
+		return "; webhooks can never point to cloud metadata addresses"
+	}
+	return publicOnly
 }
 
 // What a refused address is, as the phrase that ends up in messages.
@@ -65,6 +100,9 @@ type addrRange struct {
 // their enclosing range come first.
 var v4Ranges = []addrRange{
 	{netip.MustParsePrefix("169.254.169.254/32"), kindMetadata}, // AWS, GCP, Azure, OCI, DigitalOcean
+	{netip.MustParsePrefix("169.254.170.2/32"), kindMetadata},   // AWS ECS task metadata and credentials
+	{netip.MustParsePrefix("169.254.170.23/32"), kindMetadata},  // AWS EKS Pod Identity credentials
+	{netip.MustParsePrefix("169.254.0.23/32"), kindMetadata},    // Tencent Cloud
 	{netip.MustParsePrefix("100.100.100.200/32"), kindMetadata}, // Alibaba Cloud
 	// Azure's WireServer looks public but is answered inside Azure, and it
 	// hands out VM configuration: the classic SSRF target that an IP-range
@@ -93,6 +131,7 @@ var v6Ranges = []addrRange{
 	{netip.MustParsePrefix("::/128"), kindUnspecified},
 	{netip.MustParsePrefix("::1/128"), kindLoopback},
 	{netip.MustParsePrefix("fd00:ec2::254/128"), kindMetadata}, // AWS IMDS over IPv6
+	{netip.MustParsePrefix("fd00:ec2::23/128"), kindMetadata},  // AWS EKS Pod Identity over IPv6
 	{netip.MustParsePrefix("fd20:ce::254/128"), kindMetadata},  // GCP metadata over IPv6
 	{netip.MustParsePrefix("64:ff9b:1::/48"), kindLocalNAT64},
 	{netip.MustParsePrefix("100::/64"), kindReserved},       // discard-only
@@ -196,18 +235,37 @@ func judge4(ip netip.Addr) string {
 	return ""
 }
 
-// refusedName returns why a host name is refused whatever it resolves to,
-// or "" when the name is acceptable. These names are local by construction;
-// refusing them by name gives a clearer message than the address would and
-// does not depend on what the local resolver makes of them.
-func refusedName(host string) string {
+// refusedName returns why the policy refuses a host name whatever it
+// resolves to, or "" when the name is acceptable. These names are local by
+// construction; refusing them by name gives a clearer message than the
+// address would and does not depend on what the local resolver makes of
+// them. Metadata names are refused under every policy; the others only
+// while neither private targets nor allowed networks are configured.
+func (p Policy) refusedName(host string) string {
 	h := strings.TrimRight(strings.ToLower(host), ".")
+	if metadataName(h) {
+		return "a cloud metadata host name"
+	}
+	if p.AllowPrivate || len(p.AllowedCIDRs) > 0 {
+		return ""
+	}
+	return localName(h)
+}
+
+// metadataName reports the host names of cloud metadata services.
+func metadataName(h string) bool {
+	switch h {
+	case "metadata", "metadata.google.internal",
+		"instance-data", "instance-data.ec2.internal", "metadata.tencentyun.com":
+		return true
+	}
+	return false
+}
+
+func localName(h string) string {
 	switch {
 	case h == "localhost" || strings.HasSuffix(h, ".localhost"):
 		return "a local host name"
-	case h == "metadata" || h == "metadata.google.internal" ||
-		h == "instance-data" || h == "instance-data.ec2.internal":
-		return "a cloud metadata host name"
 	case h == "internal" || strings.HasSuffix(h, ".internal"):
 		return "an internal host name"
 	case h == "local" || strings.HasSuffix(h, ".local"):

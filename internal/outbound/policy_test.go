@@ -110,8 +110,10 @@ func TestAllowedIP(t *testing.T) {
 			if got := (Policy{}).AllowedIP(ip); got != tt.want {
 				t.Errorf("AllowedIP(%s) = %v, want %v (judged %q)", tt.ip, got, tt.want, judge(ip).phrase())
 			}
-			if !(Policy{AllowPrivate: true}).AllowedIP(ip) {
-				t.Errorf("with AllowPrivate, AllowedIP(%s) = false, want true", tt.ip)
+			// AllowPrivate opens everything but cloud metadata.
+			metadata := judge(ip).kind == kindMetadata
+			if got := (Policy{AllowPrivate: true}).AllowedIP(ip); got == metadata {
+				t.Errorf("with AllowPrivate, AllowedIP(%s) = %v, want %v", tt.ip, got, !metadata)
 			}
 		})
 	}
@@ -122,6 +124,72 @@ func TestAllowedIP(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMetadataRefusedWhateverTheSettings: the addresses that hand out the
+// host's cloud credentials stay unreachable under every policy, in every
+// form they can be written in.
+func TestMetadataRefusedWhateverTheSettings(t *testing.T) {
+	everything := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	policies := map[string]Policy{
+		"production":      {},
+		"private allowed": {AllowInsecure: true, AllowPrivate: true},
+		"all listed":      {AllowedCIDRs: everything},
+		"both":            {AllowPrivate: true, AllowedCIDRs: everything},
+	}
+	for _, ip := range []string{
+		"169.254.169.254", "fd00:ec2::254", "fd20:ce::254", "100.100.100.200", "168.63.129.16",
+		"169.254.170.2", "169.254.170.23", "fd00:ec2::23", "169.254.0.23",
+		"::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::", "::169.254.169.254",
+	} {
+		for name, p := range policies {
+			if p.AllowedIP(netip.MustParseAddr(ip)) {
+				t.Errorf("%s: AllowedIP(%s) = true, want a metadata address refused", name, ip)
+			}
+		}
+	}
+	for _, host := range []string{"metadata.google.internal", "METADATA.google.internal.", "metadata", "instance-data", "instance-data.ec2.internal"} {
+		for name, p := range policies {
+			if why := p.refusedName(host); why != "a cloud metadata host name" {
+				t.Errorf("%s: refusedName(%q) = %q, want a cloud metadata host name", name, host, why)
+			}
+		}
+	}
+}
+
+// TestAllowedCIDRs: listed networks become reachable with private targets
+// off, in their embedded IPv6 forms too; unlisted ones stay refused.
+func TestAllowedCIDRs(t *testing.T) {
+	p := Policy{AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16"), netip.MustParsePrefix("fd12::/16")}}
+	tests := []struct {
+		ip   string
+		want bool
+	}{
+		{"10.20.1.2", true},
+		{"::ffff:10.20.1.2", true},
+		{"64:ff9b::a14:102", true}, // NAT64 of 10.20.1.2
+		{"fd12::5", true},
+		{"10.21.0.1", false},
+		{"192.168.1.1", false},
+		{"127.0.0.1", false},
+		{"fd13::5", false},
+		{"8.8.8.8", true}, // public stays public
+	}
+	for _, tt := range tests {
+		if got := p.AllowedIP(netip.MustParseAddr(tt.ip)); got != tt.want {
+			t.Errorf("AllowedIP(%s) = %v, want %v", tt.ip, got, tt.want)
+		}
+	}
+	// With networks listed, local names are judged by their addresses,
+	// not refused by name.
+	for _, host := range []string{"billing.internal", "receiver", "printer.local"} {
+		if why := p.refusedName(host); why != "" {
+			t.Errorf("refusedName(%q) = %q with allowed networks, want judged by address", host, why)
+		}
+		if why := (Policy{}).refusedName(host); why == "" {
+			t.Errorf("refusedName(%q) accepted by the production policy", host)
+		}
+	}
 }
 
 // The phrase ends up in messages people read: it should say what the address

@@ -77,7 +77,7 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 		account.Config{PublicURL: cfg.PublicURL, RefreshTTL: cfg.RefreshTokenTTL, MinPassword: cfg.MinPasswordLength})
 	keys := clientkey.New(db, bus, nil)
 	p.Add("clientkey-usage", keys)
-	hooks := webhooks.New(db, box, outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}, nil, bus, nil)
+	hooks := webhooks.New(db, box, outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}, nil, bus, nil)
 	if cfg.AdminEmail != "" {
 		created, err := accounts.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {
@@ -117,7 +117,7 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 	if err != nil {
 		return nil, err
 	}
-	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}
+	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}
 	manual := delivery.NewManual(outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version}),
 		"Fluxhook/"+Version, db, pub)
 	p.housekeeping("prune-tokens", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {

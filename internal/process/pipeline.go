@@ -145,7 +145,7 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 	if err != nil {
 		return fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: %w", err)
 	}
-	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets}
+	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}
 	hooks := delivery.NewHookCache(db, webhooks.New(db, box, policy, nil, bus, nil), bus)
 	client := outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version,
 		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight})
