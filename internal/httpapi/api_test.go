@@ -163,7 +163,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Logger: logger, Registry: prometheus.NewRegistry(), Events: o.events,
 		Deliveries: manual, Attempts: db},
 		httpapi.Options{AuthRateLimit: o.authRateLimit, MaxBodyBytes: o.maxBody, CORSOrigins: []string{"*"}, PublishTimeout: o.publishTimeout})
-	srv := httptest.NewServer(api)
+	// Every answer is checked against api/openapi.json (contract_test.go).
+	srv := httptest.NewServer(checkContract(t, api))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, api: api, db: db, mail: mbox, keys: keys, clock: clk}
 }

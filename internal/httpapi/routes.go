@@ -12,6 +12,7 @@ func (s *Server) routes() http.Handler {
 	const v1 = "/api/v1"
 
 	m.handle("GET "+v1+"/health", s.health)
+	m.handle("GET "+v1+"/openapi.json", s.openAPI) // the contract: api/openapi.json
 
 	// App users (API.md "Auth").
 	m.handle("POST "+v1+"/auth/signup", s.perIP(s.signUp))
