@@ -7,6 +7,8 @@ package clientkey
 
 import (
 	"context"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -140,9 +142,9 @@ func expiry(t *time.Time) *time.Time {
 	return &u
 }
 
-// validScopes checks scopes' form and that the actor may grant them: a
-// key never carries more power than its creator.
-func validScopes(details map[string]string, a *fluxhook.Actor, scopes []string) []string {
+// validScopes checks scopes' form; whether the actor may grant them is
+// checkGrant's question.
+func validScopes(details map[string]string, scopes []string) []string {
 	if len(scopes) < 1 || len(scopes) > MaxScopes {
 		details["scopes"] = "must list 1 to 50 scopes, such as read:users or write:webhooks"
 		return nil
@@ -159,14 +161,51 @@ func validScopes(details map[string]string, a *fluxhook.Actor, scopes []string) 
 			out = append(out, sc)
 		}
 	}
-	denied := auth.ScopesAllowed(a.Role, out)
-	if a.KeyID != "" {
-		denied = append(denied, auth.ScopesSubset(a.Scopes, out)...)
-	}
-	if len(denied) > 0 {
-		details["scopes"] = "you cannot grant " + strings.Join(dedupe(denied), ", ") + ": a key cannot have more power than its creator"
-	}
 	return out
+}
+
+// checkGrant refuses, with 403, a key that would have more power than
+// whoever creates or changes it: scopes the actor's role may not grant
+// (granted is what the request asks for), and, when the actor is itself a
+// client key, scopes beyond that key's or a higher rate_limit_per_minute.
+// The key's whole resulting state is held to the acting key's, so a narrow
+// key can neither mint a wider key nor edit one (extend its expiry, say).
+func (s *Service) checkGrant(ctx context.Context, a *fluxhook.Actor, k *fluxhook.ClientKey, granted []string) error {
+	problems := map[string]string{}
+	if denied := auth.ScopesAllowed(a.Role, granted); len(denied) > 0 {
+		problems["scopes"] = "cannot include " + strings.Join(dedupe(denied), ", ") + ": a key cannot have more power than its owner's role allows"
+	}
+	if a.KeyID != "" {
+		// Read fresh rather than from the authentication cache: this is a
+		// write path, and the acting key may have just been narrowed.
+		actor, err := s.db.ClientKey(ctx, a.KeyID)
+		if fluxhook.IsNotFound(err) {
+			return errInvalidKey
+		}
+		if err != nil {
+			return err
+		}
+		if denied := auth.ScopesSubset(actor.Scopes, k.Scopes); len(denied) > 0 {
+			problems["scopes"] = "cannot include " + strings.Join(dedupe(denied), ", ") + ": a client key cannot create or change a key with scopes beyond its own"
+		}
+		if k.RateLimitPerMinute > actor.RateLimitPerMinute {
+			problems["rate_limit_per_minute"] = "cannot exceed " + strconv.Itoa(actor.RateLimitPerMinute) + ", the limit of the client key making this request"
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	fields := make([]string, 0, len(problems))
+	for f := range problems {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = f + " " + problems[f]
+	}
+	return &fluxhook.Error{Kind: fluxhook.KindForbidden, Code: "GRANT_EXCEEDS_CREATOR",
+		Message: "Insufficient permissions: " + strings.Join(parts, "; ") + ".", Details: problems}
 }
 
 func dedupe(in []string) []string {
@@ -195,13 +234,16 @@ func (s *Service) Create(ctx context.Context, a *fluxhook.Actor, in CreateInput)
 	k := &fluxhook.ClientKey{UserID: a.UserID}
 	k.Name = validName(details, in.Name)
 	k.Description = validDescription(details, in.Description)
-	k.Scopes = validScopes(details, a, in.Scopes)
+	k.Scopes = validScopes(details, in.Scopes)
 	k.RateLimitPerMinute = validRate(details, in.RateLimitPerMinute)
 	if in.ExpiresAt != nil {
 		k.ExpiresAt = expiry(in.ExpiresAt)
 	}
 	if len(details) > 0 {
 		return nil, "", fluxhook.Invalid(details)
+	}
+	if err := s.checkGrant(ctx, a, k, k.Scopes); err != nil {
+		return nil, "", err
 	}
 	key, prefix, hash := auth.NewClientKey()
 	k.KeyPrefix, k.KeyHash = prefix, hash
@@ -255,8 +297,10 @@ func (s *Service) Update(ctx context.Context, a *fluxhook.Actor, id string, in U
 	if in.Description != nil {
 		k.Description = validDescription(details, in.Description)
 	}
+	var granted []string
 	if in.Scopes != nil {
-		k.Scopes = validScopes(details, a, in.Scopes)
+		k.Scopes = validScopes(details, in.Scopes)
+		granted = k.Scopes
 	}
 	if in.RateLimitPerMinute != nil {
 		k.RateLimitPerMinute = validRate(details, in.RateLimitPerMinute)
@@ -266,6 +310,9 @@ func (s *Service) Update(ctx context.Context, a *fluxhook.Actor, id string, in U
 	}
 	if len(details) > 0 {
 		return nil, fluxhook.Invalid(details)
+	}
+	if err := s.checkGrant(ctx, a, k, granted); err != nil {
+		return nil, err
 	}
 	if err := s.db.UpdateClientKey(ctx, k); err != nil {
 		return nil, err

@@ -178,20 +178,20 @@ func TestKeyCannotHaveMorePowerThanItsCreator(t *testing.T) {
 				return
 			}
 			var fe *fluxhook.Error
-			if !errors.As(err, &fe) || fe.Kind != fluxhook.KindInvalid || !strings.Contains(fe.Details["scopes"], tc.denied) {
-				t.Fatalf("err = %v, want a validation error on scopes naming %q", err, tc.denied)
+			if !errors.As(err, &fe) || fe.Kind != fluxhook.KindForbidden || !strings.Contains(fe.Details["scopes"], tc.denied) {
+				t.Fatalf("err = %v, want a 403 on scopes naming %q", err, tc.denied)
 			}
 		})
 	}
 
 	// Update is held to the same rule: a narrow key cannot widen itself.
 	_, err := f.keys.Update(ctx, narrow, narrowKey.ID, clientkey.UpdateInput{Scopes: []string{"*"}})
-	if fluxhook.ErrorKind(err) != fluxhook.KindInvalid {
-		t.Fatalf("a key widening itself to *: err = %v, want invalid", err)
+	if fluxhook.ErrorKind(err) != fluxhook.KindForbidden {
+		t.Fatalf("a key widening itself to *: err = %v, want forbidden", err)
 	}
 	mine, _ := f.create(t, f.ada, "mine", "read:webhooks")
-	if _, err := f.keys.Update(ctx, f.ada, mine.ID, clientkey.UpdateInput{Scopes: []string{"write:invitations"}}); fluxhook.ErrorKind(err) != fluxhook.KindInvalid {
-		t.Fatalf("a user granting invitations by update: err = %v, want invalid", err)
+	if _, err := f.keys.Update(ctx, f.ada, mine.ID, clientkey.UpdateInput{Scopes: []string{"write:invitations"}}); fluxhook.ErrorKind(err) != fluxhook.KindForbidden {
+		t.Fatalf("a user granting invitations by update: err = %v, want forbidden", err)
 	}
 	got, err := f.keys.Get(ctx, f.ada, narrowKey.ID)
 	if err != nil || !slices.Equal(got.Scopes, []string{"read:webhooks", "write:clientkeys"}) {

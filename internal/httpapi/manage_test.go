@@ -126,9 +126,10 @@ func TestClientKeyRules(t *testing.T) {
 		{"rate zero", mk(alice, []string{"read:users"}, 0), 422, "rate_limit_per_minute"},
 		{"no rate", e.do("POST", "/client-keys", alice, map[string]any{"name": "k", "scopes": []string{"read:users"}}), 422, "rate_limit_per_minute"},
 		{"no name", e.do("POST", "/client-keys", alice, map[string]any{"scopes": []string{"read:users"}, "rate_limit_per_minute": 5}), 422, "name"},
-		{"app user grants invitations", mk(alice, []string{"write:invitations"}, 10), 422, "scopes"},
-		{"app user grants *", mk(alice, []string{"*"}, 10), 422, "scopes"},
-		{"key grants beyond itself", mk(aliceKey.str("key"), []string{"write:clientkeys", "write:webhooks"}, 10), 422, "scopes"},
+		{"app user grants invitations", mk(alice, []string{"write:invitations"}, 10), 403, "scopes"},
+		{"app user grants *", mk(alice, []string{"*"}, 10), 403, "scopes"},
+		{"key grants beyond itself", mk(aliceKey.str("key"), []string{"write:clientkeys", "write:webhooks"}, 10), 403, "scopes"},
+		{"key grants a higher rate than its own", mk(aliceKey.str("key"), []string{"read:webhooks"}, 1001), 403, "rate_limit_per_minute"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
