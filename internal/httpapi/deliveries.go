@@ -17,6 +17,8 @@ type Deliveries interface {
 // AttemptLog reads the delivery log.
 type AttemptLog interface {
 	Attempts(ctx context.Context, webhookID string, limit int) ([]*fluxhook.Attempt, error)
+	// Attempt returns one delivery row by its own id.
+	Attempt(ctx context.Context, id string) (*fluxhook.Attempt, error)
 }
 
 // testWebhook sends a webhook.test event now and answers with what the
@@ -62,10 +64,32 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.deliveries.Retry(r.Context(), hook, r.PathValue("delivery_id"))
+	deliveryID, err := s.retryTarget(r, hook)
+	if err != nil {
+		return err
+	}
+	a, err := s.deliveries.Retry(r.Context(), hook, deliveryID)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, a)
 	return nil
+}
+
+// retryTarget returns the delivery id a retry names. A delivery row shows
+// both its own "id" and its "delivery_id", and a caller may copy either:
+// a row id is resolved to its delivery (when the row belongs to hook;
+// another webhook's row falls through and is not found as a delivery).
+func (s *Server) retryTarget(r *http.Request, hook *fluxhook.Webhook) (string, error) {
+	id := r.PathValue("delivery_id")
+	row, err := s.attempts.Attempt(r.Context(), id)
+	switch {
+	case fluxhook.IsNotFound(err):
+		return id, nil
+	case err != nil:
+		return "", err
+	case row.WebhookID != hook.ID:
+		return "", fluxhook.NotFound("delivery")
+	}
+	return row.DeliveryID, nil
 }

@@ -238,6 +238,22 @@ func (q *Queries) Attempts(ctx context.Context, webhookID string, limit int) ([]
 	return out, nil
 }
 
+// Attempt returns one attempt by its own id (a delivery row's "id", as
+// opposed to the delivery_id its attempts share).
+func (q *Queries) Attempt(ctx context.Context, id string) (*fluxhook.Attempt, error) {
+	if !validID(id) {
+		return nil, fluxhook.NotFound("delivery")
+	}
+	a, err := scanAttempt(q.r.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM delivery_attempts WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fluxhook.NotFound("delivery")
+	}
+	if err != nil {
+		return nil, wrapErr("get attempt", err)
+	}
+	return a, nil
+}
+
 // LatestAttempt returns the attempt of a delivery with the highest
 // attempt number: the delivery's current state.
 func (q *Queries) LatestAttempt(ctx context.Context, deliveryID string) (*fluxhook.Attempt, error) {

@@ -170,6 +170,29 @@ func TestLatestAttempt(t *testing.T) {
 	})
 }
 
+// TestAttemptByItsOwnID: a delivery row is found by its own id too, and
+// names its delivery; the delivery id itself is not a row id.
+func TestAttemptByItsOwnID(t *testing.T) {
+	conformance(t, func(t *testing.T, db *store.DB, c *clock) {
+		ctx := context.Background()
+		webhook, delivery := store.NewID(), store.NewID()
+		a1, a2 := newAttempt(webhook, delivery, 1, c.Now()), newAttempt(webhook, delivery, 2, c.Now().Add(time.Second))
+		if err := db.InsertAttempts(ctx, []*fluxhook.Attempt{a1, a2}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Attempt(ctx, a1.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAttempt(t, got, a1)
+		for _, id := range []string{"nope", delivery, store.NewID()} {
+			if _, err := db.Attempt(ctx, id); !fluxhook.IsNotFound(err) {
+				t.Fatalf("Attempt(%q): err = %v, want not found", id, err)
+			}
+		}
+	})
+}
+
 func TestPruneAttempts(t *testing.T) {
 	conformance(t, func(t *testing.T, db *store.DB, c *clock) {
 		ctx := context.Background()
