@@ -444,3 +444,44 @@ func TestOpenAPIServed(t *testing.T) {
 	e.doH("GET", "/openapi.json", nil, http.Header{"If-None-Match": {etag}, "Authorization": {"Bearer nonsense"}}).must(t, 304)
 	e.doH("GET", "/openapi.json", nil, http.Header{"If-None-Match": {`"other"`}}).must(t, 200)
 }
+
+// TestContractAtTheEdges provokes answers the other API tests do not:
+// the PUT forms of the partial updates, empty lists, credentials a
+// route cannot use, and the mux's own 404 and 405. newEnv's check holds
+// each to api/openapi.json; the statuses are asserted here.
+func TestContractAtTheEdges(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	tok, _ := e.user("edges@example.com")
+	admin := e.admin()
+
+	// Empty lists are empty arrays, not null.
+	for _, path := range []string{"/client-keys", "/webhooks"} {
+		e.do("GET", path, tok, nil).must(t, 200)
+	}
+	e.do("GET", "/admin/invitations", admin, nil).must(t, 200)
+	hook := e.do("POST", "/webhooks", tok, map[string]any{"url": "https://example.com/hook", "events": []string{"*"}}).must(t, 201).str("id")
+	e.do("GET", "/webhooks/"+hook+"/deliveries", tok, nil).must(t, 200)
+
+	// PUT is the same partial update as PATCH.
+	e.do("PUT", "/auth/user", tok, map[string]any{"name": "Edge"}).must(t, 200)
+	e.do("PUT", "/webhooks/"+hook, tok, map[string]any{"description": "put"}).must(t, 200)
+	key := e.do("POST", "/client-keys", tok, map[string]any{"name": "k", "scopes": []string{"read:users"}, "rate_limit_per_minute": 5}).must(t, 201).str("client_key.id")
+	e.do("PUT", "/client-keys/"+key, tok, map[string]any{"name": "k2"}).must(t, 200)
+
+	// Rotation with and without a body.
+	e.do("POST", "/webhooks/"+hook+"/rotate-secret", tok, nil).must(t, 200)
+	e.do("POST", "/webhooks/"+hook+"/rotate-secret", tok, map[string]any{"secret": "another-webhook-secret"}).must(t, 200)
+
+	// Credentials: a public route ignores one it cannot use; a protected
+	// one refuses it.
+	junk := http.Header{"Authorization": {"Bearer not-a-credential"}}
+	e.doH("GET", "/invitations/"+strings.Repeat("a", 43)+"/validate", nil, junk).must(t, 200)
+	e.doH("GET", "/health", nil, junk).must(t, 200)
+	e.doH("GET", "/webhooks", nil, junk).must(t, 401)
+	e.doH("GET", "/webhooks", nil, http.Header{"X-Client-Key": {"fbk_" + strings.Repeat("x", 43)}}).must(t, 401)
+
+	// The mux's own answers.
+	e.do("GET", "/nowhere", tok, nil).must(t, 404)
+	e.do("PATCH", "/health", tok, nil).must(t, 405)
+	e.do("GET", "/admin/users/"+hook, admin, nil).must(t, 404)
+}
