@@ -25,10 +25,15 @@ var kinds = map[fluxhook.Kind]struct {
 	fluxhook.KindConflict:     {http.StatusConflict, "CONFLICT"},
 	fluxhook.KindGone:         {http.StatusGone, "GONE"},
 	fluxhook.KindTooLarge:     {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
+	kindHeadersTooLarge:       {http.StatusRequestHeaderFieldsTooLarge, "REQUEST_HEADERS_TOO_LARGE"},
 	fluxhook.KindRateLimited:  {http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED"},
 	fluxhook.KindUnavailable:  {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
 	fluxhook.KindNotImplement: {http.StatusNotImplemented, "NOT_IMPLEMENTED"},
 }
+
+// kindHeadersTooLarge is a request whose headers are over the limit
+// (431): a transport matter, so it is the HTTP layer's own kind.
+const kindHeadersTooLarge fluxhook.Kind = "headers_too_large"
 
 func statusOf(k fluxhook.Kind) int {
 	if m, ok := kinds[k]; ok {

@@ -146,6 +146,43 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
+// MaxHeaderBytes is the most request line and header bytes the API
+// accepts; above it the answer is 431 with the API's JSON error body.
+// ServerMaxHeaderBytes is what the http.Server serving the API must be
+// given as its own MaxHeaderBytes: net/http answers requests over its
+// limit itself, in plain text and before any handler runs (so without
+// X-Request-Id), and its limit must therefore sit well above ours.
+const (
+	MaxHeaderBytes       = 64 << 10
+	ServerMaxHeaderBytes = 1 << 20
+)
+
+// limitHeaders answers a request whose headers are over MaxHeaderBytes.
+func (s *Server) limitHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headerBytes(r) > MaxHeaderBytes {
+			// The connection may carry more of the same; do not keep it.
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, fluxhook.Errorf(kindHeadersTooLarge, "REQUEST_HEADERS_TOO_LARGE",
+				"The request's headers are larger than the limit of %d bytes.", MaxHeaderBytes))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headerBytes is about what the request line and headers took on the
+// wire, counted the way net/http counts against its own limit.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: ") + len(r.Host) + 2
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + 4
+		}
+	}
+	return n
+}
+
 // limitBody caps every request body; decode turns the overflow into 413.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -84,7 +84,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{deliveries: d.Deliveries, attempts: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
 		metrics: newHTTPMetrics(d.Registry), opts: opts}
-	s.handler = s.observe(secure(s.cors(s.limitBody(s.routes()))))
+	s.handler = s.observe(secure(s.cors(s.limitHeaders(s.limitBody(s.routes())))))
 	return s
 }
 

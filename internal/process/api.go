@@ -139,7 +139,7 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    httpapi.ServerMaxHeaderBytes, // the API answers 431 itself above httpapi.MaxHeaderBytes
 		ErrorLog:          nil,
 	}
 	p.Add("http", lifecycle.HTTPServer(srv, ln, cfg.ShutdownTimeout))
