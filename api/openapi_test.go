@@ -115,7 +115,9 @@ func TestSDKTypeNames(t *testing.T) {
 		"WebhookDelivery", "ListWebhookDeliveriesResponse", "TestWebhookResponse", "WebhookPayload",
 		"Invitation", "CreateInvitationRequest", "CreateInvitationResponse", "ListInvitationsResponse",
 		"ValidateInvitationResponse", "AcceptInvitationRequest", "AcceptInvitationResponse", "RevokeInvitationResponse",
-		"AuthResponse", "AdminAuthResponse", "User", "AdminUser", "Error",
+		"AuthResponse", "AdminAuthResponse", "User", "AdminUser", "Role", "MessageResponse", "Error",
+		"SignInCredentials", "SignUpCredentials", "UpdateUserAttributes", "WebhookDeliveryStatus",
+		"RotateWebhookSecretResponse", "InvitationRole", "PublishEventResponse",
 	} {
 		if schemas[name] == nil {
 			t.Errorf("components.schemas has no %s", name)
