@@ -11,6 +11,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/fluxhook/fluxhook/internal/config"
 	"github.com/fluxhook/fluxhook/internal/process"
 	"github.com/nats-io/nats.go"
 )
@@ -18,19 +19,19 @@ import (
 func main() { process.Main("fluxhook", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ctx, stop, cfg, done, err := process.Start(ctx, "fluxhook", args, getenv, stdout)
-	defer stop()
-	if done || err != nil {
-		return err
-	}
+	return process.Serve(ctx, "fluxhook", args, getenv, stdout, func(ctx context.Context, cfg config.Config) error {
+		return serve(ctx, cfg, getenv, stdout, stderr)
+	})
+}
+
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, stdout, stderr io.Writer) error {
 	if _, err := cfg.EnsureLocalSecrets(); err != nil {
 		return err
 	}
-	email, password, generated, err := process.LocalAdmin(cfg.DataDir, cfg.AdminEmail, cfg.AdminPassword)
+	generated, err := cfg.EnsureLocalAdmin()
 	if err != nil {
 		return err
 	}
-	cfg.AdminEmail, cfg.AdminPassword = email, password
 
 	p := process.New("fluxhook", cfg, stderr)
 	defer p.Close()
@@ -51,14 +52,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	api, err := p.AddAPI(ctx, db, nc, process.APIOptions{LogMailBodies: true})
+	shared, err := p.Share(ctx, db, nc)
 	if err != nil {
 		return err
 	}
-	if err := p.AddDispatcher(ctx, db, nc); err != nil {
+	api, err := p.AddAPI(ctx, shared, process.APIOptions{LogMailBodies: true})
+	if err != nil {
 		return err
 	}
-	if err := p.AddWorker(ctx, db, nc); err != nil {
+	if err := p.AddDispatcher(ctx, shared); err != nil {
+		return err
+	}
+	if err := p.AddWorker(ctx, shared); err != nil {
 		return err
 	}
 	admin, err := p.ServeAdmin()
@@ -71,9 +76,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "  Admin:    http://%s/metrics  /healthz  /readyz\n", hostPort(admin.Addr()))
 	fmt.Fprintf(stdout, "  Data:     %s\n", cfg.DataDir)
 	if generated {
-		fmt.Fprintf(stdout, "  Dashboard admin: %s  password: %s  (generated; kept in %s)\n", email, password, filepath.Join(cfg.DataDir, "admin-password"))
+		fmt.Fprintf(stdout, "  Dashboard admin: %s  password: %s  (generated; kept in %s)\n", cfg.AdminEmail, cfg.AdminPassword,
+			filepath.Join(cfg.DataDir, config.AdminPasswordFile))
 	} else {
-		fmt.Fprintf(stdout, "  Dashboard admin: %s  (password from FLUXHOOK_ADMIN_PASSWORD)\n", email)
+		fmt.Fprintf(stdout, "  Dashboard admin: %s  (password from FLUXHOOK_ADMIN_PASSWORD)\n", cfg.AdminEmail)
 	}
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	return p.Run(ctx)

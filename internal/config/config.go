@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fluxhook/fluxhook/internal/retry"
 )
 
 // Defaults for the all-in-one process; production deployments override
@@ -41,24 +43,11 @@ const (
 	MinPasswordLengthFloor   = 8
 	// MaxPasswordLength is also the longest password accepted at all, so
 	// the minimum cannot exceed it.
-	MaxPasswordLength = 256
-	// MaxRetries bounds the retry schedule so that a typo cannot keep a
-	// delivery alive (and its record growing) indefinitely.
-	MaxRetries = 50
-
+	MaxPasswordLength    = 256
 	minMaxBodyBytes      = 1024
 	maxMaxBodyBytes      = 64 << 20
 	maxWorkerConcurrency = 4096
 )
-
-// DefaultRetrySchedule is the delay before each retry after the first
-// try: about three days in all, so a receiver down over a weekend still
-// gets its events.
-var DefaultRetrySchedule = []time.Duration{
-	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-	2 * time.Hour, 5 * time.Hour, 10 * time.Hour,
-	14 * time.Hour, 20 * time.Hour, 24 * time.Hour,
-}
 
 // Config is the validated configuration of every Fluxhook binary. Each
 // binary uses the part it needs.
@@ -195,6 +184,21 @@ func (c Config) RequireProductionSecrets() error {
 		errs = append(errs, fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: required: set it to the base64 of %d random bytes (e.g. openssl rand -base64 32), the same on every replica", EncryptionKeyBytes))
 	}
 	return errors.Join(errs...)
+}
+
+// Require reports what the named binary cannot start without: the
+// api needs both shared secrets, the worker the encryption key it opens
+// webhook secrets with; the all-in-one generates what it lacks.
+func (c Config) Require(binary string) error {
+	switch binary {
+	case "api":
+		return c.RequireProductionSecrets()
+	case "worker":
+		if len(c.EncryptionKey) == 0 {
+			return fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: required: the worker decrypts webhook secrets to sign deliveries; set it to the api's key (the base64 of %d random bytes)", EncryptionKeyBytes)
+		}
+	}
+	return nil
 }
 
 // SQLitePath returns the database file path when DatabaseURL names a
@@ -447,32 +451,13 @@ func (p *parser) boolean(name string) bool {
 	return b
 }
 
+// retrySchedule parses the retry schedule; package retry owns its syntax.
 func (p *parser) retrySchedule(name string) []time.Duration {
-	v := p.get(name, "")
-	if v == "" {
-		return append([]time.Duration(nil), DefaultRetrySchedule...)
+	d, err := retry.Parse(p.get(name, ""))
+	if err != nil {
+		p.failf(name, "%v", err)
 	}
-	parts := strings.Split(v, ",")
-	if len(parts) > MaxRetries {
-		p.failf(name, "has %d entries; at most %d retries are allowed", len(parts), MaxRetries)
-		return nil
-	}
-	schedule := make([]time.Duration, 0, len(parts))
-	ok := true
-	for i, s := range parts {
-		s = strings.TrimSpace(s)
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			p.failf(name, "entry %d, %q, is not a positive Go duration (e.g. 5s,5m,30m,2h)", i+1, s)
-			ok = false
-			continue
-		}
-		schedule = append(schedule, d)
-	}
-	if !ok {
-		return nil
-	}
-	return schedule
+	return d
 }
 
 func (p *parser) logLevel(name string) slog.Level {

@@ -15,7 +15,36 @@ import (
 const (
 	JWTSecretFile     = "jwt-secret"
 	EncryptionKeyFile = "encryption-key"
+	AdminPasswordFile = "admin-password"
 )
+
+// LocalAdminEmail is the all-in-one's dashboard admin when
+// FLUXHOOK_ADMIN_EMAIL is not set.
+const LocalAdminEmail = "admin@fluxhook.local"
+
+// EnsureLocalAdmin fills in the all-in-one's dashboard admin when
+// FLUXHOOK_ADMIN_EMAIL is not set: LocalAdminEmail, with a password
+// generated on first start and kept in DataDir beside the other
+// generated secrets, so that every start can print it again. It reports
+// whether the password is the kept one.
+func (c *Config) EnsureLocalAdmin() (kept bool, err error) {
+	if c.AdminEmail != "" {
+		return false, nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return false, fmt.Errorf("FLUXHOOK_DATA_DIR: %w", err)
+	}
+	path := filepath.Join(c.DataDir, AdminPasswordFile)
+	pw, _, err := readOrCreate(path, 15)
+	if err != nil {
+		return false, err
+	}
+	if len(pw) < c.MinPasswordLength || len(pw) < DefaultMinPasswordLength {
+		return false, fmt.Errorf("%s holds a password shorter than %d characters; delete it to generate a new one", path, max(c.MinPasswordLength, DefaultMinPasswordLength))
+	}
+	c.AdminEmail, c.AdminPassword = LocalAdminEmail, pw
+	return true, nil
+}
 
 // EnsureLocalSecrets fills in JWTSecret and EncryptionKey for the
 // all-in-one process when they were not configured. They are read from

@@ -18,6 +18,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/retry"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 	"github.com/fluxhook/fluxhook/internal/wire"
@@ -102,16 +103,16 @@ func newGraceFixture(t *testing.T, o delivery.Options) *graceFixture {
 		t.Fatal(err)
 	}
 	f.db = db
-	f.health = &healthLog{HookCache: delivery.NewHookCache(db, svc, bus)}
+	f.health = &healthLog{HookCache: delivery.NewHookCache(svc, bus, nil)}
 
 	// Retries wait an hour of the test's clock, which starts now and only
 	// moves forward: none comes back while the test hands out its jobs.
-	o.Schedule = delivery.Schedule{Delays: []time.Duration{time.Hour}}
+	o.Schedule = retry.Schedule{Delays: []time.Duration{time.Hour}}
+	f.clock.Set(time.Now().UTC().Truncate(time.Second))
+	o.Now = f.clock.Now
 	f.worker = delivery.New(f.health, outbound.NewClient(policy, outbound.ClientOptions{Timeout: 5 * time.Second}),
 		ratelimit.NewLocal(time.Now), &dbRecorder{db: db}, pub, slog.New(slog.NewTextHandler(io.Discard, nil)),
 		delivery.NewMetrics(prometheus.NewRegistry()), o)
-	f.clock.Set(time.Now().UTC().Truncate(time.Second))
-	delivery.SetClock(f.worker, f.clock.Now)
 	return f
 }
 

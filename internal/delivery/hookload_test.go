@@ -28,7 +28,7 @@ func newPostgresHookFixture(t *testing.T) (f *hookFixture, lock func(table strin
 	bus := &cachebus.Local{}
 	svc := webhooks.New(db, testBox(), outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
 	f = &hookFixture{t: t, db: db, svc: svc, bus: bus, actor: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role},
-		cache: delivery.NewHookCache(db, svc, bus)}
+		cache: delivery.NewHookCache(svc, bus, nil)}
 	lock = func(table string) func() {
 		t.Helper()
 		conn, err := pgx.Connect(ctx, url)

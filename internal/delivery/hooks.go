@@ -7,12 +7,16 @@ import (
 
 	"github.com/fluxhook/fluxhook/internal/cachebus"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
-	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/webhooks"
 )
 
-// SecretOpener decrypts a webhook's signing secrets.
-type SecretOpener interface {
-	Secrets(w *fluxhook.Webhook) ([]string, error)
+// Source is where the cache reads webhooks and writes their health
+// (webhooks.Service), so that every write announces itself to the other
+// replicas' caches.
+type Source interface {
+	Load(ctx context.Context, id string) (*fluxhook.Webhook, webhooks.Keys, error)
+	MarkFailing(ctx context.Context, id string, t *time.Time) error
+	Disable(ctx context.Context, id, reason string) error
 }
 
 // HookCache serves webhooks with their decrypted secrets from memory.
@@ -23,26 +27,26 @@ type SecretOpener interface {
 // deliveries go on through a database restart; one whose webhook or user
 // changed is not (it may be disabled or deleted), and its jobs wait.
 type HookCache struct {
-	db     *store.DB
-	opener SecretOpener
-	bus    cachebus.Bus
-	ttl    time.Duration
-	mu     sync.RWMutex
-	byID   map[string]hookEntry
-	gen    uint64 // bumped when every entry changed (a user did)
-	drops  uint64 // bumped on every invalidation, to catch one racing a load
+	src   Source
+	now   func() time.Time
+	ttl   time.Duration
+	mu    sync.RWMutex
+	byID  map[string]hookEntry
+	gen   uint64 // bumped when every entry changed (a user did)
+	drops uint64 // bumped on every invalidation, to catch one racing a load
 }
 
 type hookEntry struct {
 	hook    *fluxhook.Webhook
-	secrets []string
+	keys    webhooks.Keys
 	expires time.Time // the zero time: marked stale
 	gen     uint64    // c.gen when loaded: older means changed
 	changed bool      // the webhook changed since it was loaded
 }
 
-// loadTimeout bounds reading a webhook from the database.
-const loadTimeout = 5 * time.Second
+// LoadTimeout bounds reading a webhook from the database: a database
+// that hangs must not hold deliveries for longer.
+const LoadTimeout = 5 * time.Second
 
 // staleHold is how long a copy served because the database did not
 // answer is served again before the next attempt to read it.
@@ -52,9 +56,12 @@ const staleHold = 10 * time.Second
 const maxCachedHooks = 100_000
 
 // NewHookCache returns a cache that drops entries when bus announces a
-// change to a webhook.
-func NewHookCache(db *store.DB, opener SecretOpener, bus cachebus.Bus) *HookCache {
-	c := &HookCache{db: db, opener: opener, bus: bus, ttl: time.Minute, byID: map[string]hookEntry{}}
+// change to a webhook; now is its clock (nil: time.Now).
+func NewHookCache(src Source, bus cachebus.Bus, now func() time.Time) *HookCache {
+	if now == nil {
+		now = time.Now
+	}
+	c := &HookCache{src: src, now: now, ttl: time.Minute, byID: map[string]hookEntry{}}
 	bus.Subscribe(cachebus.Webhook, func(id string) { c.invalidate(id, true) })
 	bus.Subscribe(cachebus.WebhookHealth, func(id string) { c.invalidate(id, false) })
 	bus.Subscribe(cachebus.User, func(string) { c.dropAll() })
@@ -79,25 +86,24 @@ func (c *HookCache) dropAll() {
 	c.mu.Unlock()
 }
 
-// Get returns a webhook and its secrets (current first).
+// Get returns a webhook and the secrets a delivery made now is signed
+// with (current first).
 func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []string, error) {
-	now := time.Now()
+	now := c.now()
 	c.mu.RLock()
 	e, ok := c.byID[id]
 	gen, drops := c.gen, c.drops
 	c.mu.RUnlock()
 	if ok && e.gen == gen && now.Before(e.expires) {
-		return e.hook, e.secrets, nil
+		return e.hook, e.keys.At(now), nil
 	}
 	// A database that hangs must not hold the delivery for long.
-	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
-	w, err := c.db.Webhook(lctx, id)
+	lctx, cancel := context.WithTimeout(ctx, LoadTimeout)
+	w, keys, err := c.src.Load(lctx, id)
 	cancel()
 	if err != nil {
-		if ok && !fluxhook.IsNotFound(err) {
-			if secrets, served := c.serveStale(id, e, now); served {
-				return e.hook, secrets, nil
-			}
+		if ok && !fluxhook.IsNotFound(err) && c.serveStale(id, e, now) {
+			return e.hook, e.keys.At(now), nil
 		}
 		if fluxhook.IsNotFound(err) {
 			c.mu.Lock()
@@ -106,16 +112,7 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 		}
 		return nil, nil, err
 	}
-	secrets, err := c.opener.Secrets(w)
-	if err != nil {
-		return nil, nil, err
-	}
-	ttl := c.ttl
-	if w.PrevSecretExpires != nil && w.PrevSecretExpires.Sub(now) < ttl {
-		// Stop signing with a rotated-out secret when its overlap ends.
-		ttl = max(w.PrevSecretExpires.Sub(now), time.Second)
-	}
-	entry := hookEntry{hook: w, secrets: secrets, expires: now.Add(ttl), gen: gen}
+	entry := hookEntry{hook: w, keys: keys, expires: now.Add(c.ttl), gen: gen}
 	c.mu.Lock()
 	if c.drops != drops {
 		// An invalidation arrived while we read: what we read may predate
@@ -128,7 +125,7 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 	}
 	c.byID[id] = entry
 	c.mu.Unlock()
-	return w, secrets, nil
+	return w, keys.At(now), nil
 }
 
 // serveStale decides, after a failed read, whether the copy e (read
@@ -137,45 +134,28 @@ func (c *HookCache) Get(ctx context.Context, id string) (*fluxhook.Webhook, []st
 // than before the read, which may have taken the load timeout. A served
 // copy is kept for staleHold without asking the database again: one that
 // hangs would otherwise hold every delivery to the webhook for the load
-// timeout. A rotated-out secret still stops signing when its overlap
-// ends.
-func (c *HookCache) serveStale(id string, e hookEntry, now time.Time) ([]string, bool) {
+// timeout.
+func (c *HookCache) serveStale(id string, e hookEntry, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur, found := c.byID[id]
 	if !found || cur.hook != e.hook || cur.gen != c.gen || cur.changed {
-		return nil, false
-	}
-	secrets := e.secrets
-	if p := e.hook.PrevSecretExpires; p != nil && !now.Before(*p) {
-		secrets = secrets[:1] // the rotated-out secret's overlap is over
-	}
-	hold := time.Now().Add(staleHold)
-	if p := e.hook.PrevSecretExpires; p != nil && p.After(now) && p.Before(hold) {
-		hold = *p // then the rotated-out secret must go
+		return false
 	}
 	// Whatever was announced meanwhile about this webhook shows in cur:
 	// a change makes it unservable above, a health change leaves it
 	// servable, as it is.
-	cur.secrets, cur.expires = secrets, hold
+	cur.expires = now.Add(staleHold)
 	c.byID[id] = cur
-	return secrets, true
+	return true
 }
 
 // MarkFailing records the start (or, with nil, the end) of a run of failures.
 func (c *HookCache) MarkFailing(ctx context.Context, id string, t *time.Time) error {
-	if err := c.db.SetWebhookFailing(ctx, id, t); err != nil {
-		return err
-	}
-	c.bus.Publish(cachebus.WebhookHealth, id)
-	return nil
+	return c.src.MarkFailing(ctx, id, t)
 }
 
 // Disable turns a webhook off.
 func (c *HookCache) Disable(ctx context.Context, id, reason string) error {
-	if err := c.db.DisableWebhook(ctx, id, reason); err != nil {
-		return err
-	}
-	c.bus.Publish(cachebus.Webhook, id)
-	return nil
+	return c.src.Disable(ctx, id, reason)
 }

@@ -28,7 +28,7 @@ func newHookFixture(t *testing.T) *hookFixture {
 	bus := &cachebus.Local{}
 	svc := webhooks.New(db, testBox(), outbound.Policy{AllowInsecure: true, AllowPrivate: true}, nil, bus, nil)
 	return &hookFixture{t: t, db: db, svc: svc, bus: bus, actor: &fluxhook.Actor{UserID: admin.ID, Role: admin.Role},
-		cache: delivery.NewHookCache(db, svc, bus)}
+		cache: delivery.NewHookCache(svc, bus, nil)}
 }
 
 func (f *hookFixture) create(path string) *fluxhook.Webhook {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
@@ -35,18 +36,10 @@ func NewManual(client *http.Client, userAgent string, attempts AttemptStore, job
 	return &Manual{sender: sender{client: client, userAgent: userAgent, now: time.Now}, attempts: attempts, jobs: jobs}
 }
 
-// TestResult is API.md's TestWebhookResponse.
-type TestResult struct {
-	Success      bool    `json:"success"`
-	StatusCode   *int    `json:"status_code,omitempty"`
-	ResponseBody *string `json:"response_body,omitempty"`
-	Error        *string `json:"error,omitempty"`
-}
-
 // Test sends a webhook.test event to the webhook now, signed like any
 // delivery, records it in the delivery log, and reports what happened.
 // The endpoint failing is a result (success false), not an error.
-func (m *Manual) Test(ctx context.Context, hook *fluxhook.Webhook, secrets []string) (*TestResult, error) {
+func (m *Manual) Test(ctx context.Context, hook *fluxhook.Webhook, secrets []string) (*fluxhook.TestResult, error) {
 	data, _ := json.Marshal(map[string]any{"test": true, "webhook_id": hook.ID})
 	e := fluxhook.Event{ID: wire.NewID(), Event: fluxhook.EventWebhookTest, Timestamp: m.now().UTC(), Data: data, UserID: hook.UserID}
 	body, err := wire.Payload(&e)
@@ -54,25 +47,16 @@ func (m *Manual) Test(ctx context.Context, hook *fluxhook.Webhook, secrets []str
 		return nil, err
 	}
 	job := wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, hook.ID), EventID: e.ID, Event: e.Event, WebhookID: hook.ID, Attempt: 1, Payload: body}
-	status, respBody, reason, outcome, _, elapsed := m.post(ctx, hook, secrets, job)
-	a := &fluxhook.Attempt{DeliveryID: job.DeliveryID, WebhookID: hook.ID, Event: e.Event, EventID: e.ID, Payload: body,
-		Status: fluxhook.DeliveryFailed, Attempt: 1, ResponseBody: respBody, CreatedAt: m.now()}
-	res := &TestResult{ResponseBody: respBody}
-	if status > 0 {
-		a.StatusCode, res.StatusCode = &status, &status
+	r := m.post(ctx, hook, secrets, job)
+	status := fluxhook.DeliveryFailed
+	if r.outcome == outbound.Success {
+		status = fluxhook.DeliveryDelivered
 	}
-	ms := int(elapsed / time.Millisecond)
-	a.DurationMS = &ms
-	if outcome == outbound.Success {
-		now := m.now()
-		a.Status, a.DeliveredAt, res.Success = fluxhook.DeliveryDelivered, &now, true
-	} else {
-		a.Error, res.Error = &reason, &reason
-	}
+	a := newAttempt(job, r, status, m.now())
 	if err := m.attempts.InsertAttempts(ctx, []*fluxhook.Attempt{a}); err != nil {
 		return nil, err
 	}
-	return res, nil
+	return &fluxhook.TestResult{Success: status == fluxhook.DeliveryDelivered, StatusCode: a.StatusCode, ResponseBody: a.ResponseBody, Error: a.Error}, nil
 }
 
 // Retry queues one more attempt of a delivery that failed for good, and
@@ -92,15 +76,10 @@ func (m *Manual) Retry(ctx context.Context, hook *fluxhook.Webhook, deliveryID s
 	}
 	job := wire.Job{DeliveryID: last.DeliveryID, EventID: last.EventID, Event: last.Event, WebhookID: hook.ID,
 		Attempt: last.Attempt + 1, Payload: last.Payload, UserID: hook.UserID,
-		MsgID: "manual." + last.DeliveryID + "." + itoa(last.Attempt+1)}
+		MsgID: "manual." + last.DeliveryID + "." + strconv.Itoa(last.Attempt+1)}
 	if err := m.jobs.PublishJobs(ctx, []wire.Job{job}); err != nil {
 		return nil, fluxhook.Unavailable("message queue", err)
 	}
 	return &fluxhook.Attempt{ID: wire.NewID(), DeliveryID: last.DeliveryID, WebhookID: hook.ID, Event: last.Event, EventID: last.EventID,
 		Payload: last.Payload, Status: fluxhook.DeliveryPending, Attempt: last.Attempt + 1, CreatedAt: m.now().UTC()}, nil
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/jsjson"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/retry"
 	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/signing"
 	"github.com/fluxhook/fluxhook/internal/store"
@@ -151,7 +152,7 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 		t.Fatal(err)
 	}
 	d := dispatch.New(subs, pub, logger, dispatch.NewMetrics(reg, subs))
-	o := delivery.Options{Schedule: delivery.Schedule{Delays: []time.Duration{time.Second, time.Second}}, PerWebhookInFlight: 4}
+	o := delivery.Options{Schedule: retry.Schedule{Delays: []time.Duration{time.Second, time.Second}}, PerWebhookInFlight: 4}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -162,7 +163,7 @@ func newPipeline(t *testing.T, concurrency int, timeout time.Duration, opts ...f
 		}
 	}
 	rec := &dbRecorder{db: db}
-	w := delivery.New(delivery.NewHookCache(db, hooks, bus), outbound.NewClient(policy, outbound.ClientOptions{Timeout: timeout}),
+	w := delivery.New(delivery.NewHookCache(hooks, bus, nil), outbound.NewClient(policy, outbound.ClientOptions{Timeout: timeout}),
 		ratelimit.NewLocal(time.Now), rec, pub, logger, delivery.NewMetrics(reg), o)
 	evCons, _ := js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
 	jobCons, _ := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)

@@ -173,3 +173,12 @@ type Attempt struct {
 	DeliveredAt   *time.Time      `json:"delivered_at,omitempty"`
 	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
 }
+
+// TestResult is API.md's TestWebhookResponse: what the synchronous test
+// of a webhook came to. An endpoint that failed is a result, not an error.
+type TestResult struct {
+	Success      bool    `json:"success"`
+	StatusCode   *int    `json:"status_code,omitempty"`
+	ResponseBody *string `json:"response_body,omitempty"`
+	Error        *string `json:"error,omitempty"`
+}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/fluxhook/fluxhook/internal/delivery"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 )
 
 // Deliveries is what the API does with deliveries by hand.
 type Deliveries interface {
-	Test(ctx context.Context, hook *fluxhook.Webhook, secrets []string) (*delivery.TestResult, error)
+	Test(ctx context.Context, hook *fluxhook.Webhook, secrets []string) (*fluxhook.TestResult, error)
 	Retry(ctx context.Context, hook *fluxhook.Webhook, deliveryID string) (*fluxhook.Attempt, error)
 }
 

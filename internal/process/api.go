@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,11 +18,6 @@ import (
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/relay"
-	"github.com/fluxhook/fluxhook/internal/secretbox"
-	"github.com/fluxhook/fluxhook/internal/store"
-	"github.com/fluxhook/fluxhook/internal/webhooks"
-	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/v9"
 )
 
 // APIOptions are what differs between the api binary and the all-in-one.
@@ -40,15 +36,10 @@ type API struct {
 
 // AddAPI adds the HTTP API to p: it listens on FLUXHOOK_HTTP_ADDR and
 // creates the bootstrap admin from configuration.
-func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o APIOptions) (*API, error) {
+func (p *Process) AddAPI(ctx context.Context, s *Shared, o APIOptions) (*API, error) {
 	cfg := p.Config
-	box, err := secretbox.New(cfg.EncryptionKey)
-	if err != nil {
-		return nil, fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: %w", err)
-	}
-	bus, err := p.Bus(nc)
-	if err != nil {
-		return nil, err
+	if s.Webhooks == nil {
+		return nil, errors.New("FLUXHOOK_ENCRYPTION_KEY: required: the api seals webhook secrets")
 	}
 	tokens, err := auth.NewTokens(cfg.JWTSecret, "fluxhook", cfg.AccessTokenTTL, time.Now)
 	if err != nil {
@@ -56,11 +47,11 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 	}
 	var sender account.Sender
 	if cfg.SMTPURL != nil {
-		s, err := mail.NewSMTP(cfg.SMTPURL, "")
+		smtp, err := mail.NewSMTP(cfg.SMTPURL, "")
 		if err != nil {
 			return nil, fmt.Errorf("FLUXHOOK_SMTP_URL: %w", err)
 		}
-		sender = s
+		sender = smtp
 	} else {
 		p.Logger.Warn("FLUXHOOK_SMTP_URL is not set: mails are logged, not sent")
 		sender = mail.NewLog(p.Logger, o.LogMailBodies)
@@ -72,12 +63,11 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 		mq.Close(ctx)
 	})
 
-	accounts := account.New(account.Deps{DB: db, Hasher: auth.NewHasher(auth.DefaultParams()), Tokens: tokens, Mail: mq,
-		Sender: sender, SMTP: cfg.SMTPURL != nil, Box: box, Bus: bus, Logger: p.Logger},
+	accounts := account.New(account.Deps{DB: s.DB, Hasher: auth.NewHasher(auth.DefaultParams()), Tokens: tokens, Mail: mq,
+		Sender: sender, SMTP: cfg.SMTPURL != nil, Box: s.Box, Bus: s.Bus, Logger: p.Logger},
 		account.Config{PublicURL: cfg.PublicURL, RefreshTTL: cfg.RefreshTokenTTL, MinPassword: cfg.MinPasswordLength})
-	keys := clientkey.New(db, bus, nil)
+	keys := clientkey.New(s.DB, s.Bus, nil)
 	p.Add("clientkey-usage", keys)
-	hooks := webhooks.New(db, box, outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}, nil, bus, nil)
 	if cfg.AdminEmail != "" {
 		created, err := accounts.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword)
 		if err != nil {
@@ -88,14 +78,9 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 		}
 	}
 
-	rlMetrics := p.rateMetrics()
 	var authLimiter, keyLimiter ratelimit.Limiter = ratelimit.NewLocal(time.Now), ratelimit.NewLocal(time.Now)
-	if cfg.RedisURL != "" {
-		rdb, err := p.Redis()
-		if err != nil {
-			return nil, err
-		}
-		redisLimiter := ratelimit.NewRedis(rdb, "fluxhook:rl:", 0)
+	if s.Redis != nil {
+		redisLimiter := ratelimit.NewRedis(s.Redis, "fluxhook:rl:", 0)
 		// Login limits fail closed: a Redis outage must not open the
 		// door to password guessing.
 		authLimiter = ratelimit.NewFailClosed(redisLimiter, 10*time.Second)
@@ -108,26 +93,19 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 			}
 		})
 	}
-	authLimiter = ratelimit.Instrument(authLimiter, rlMetrics, "auth_ip")
-	keyLimiter = ratelimit.Instrument(keyLimiter, rlMetrics, "client_key")
+	authLimiter = ratelimit.Instrument(authLimiter, s.RateMetrics, "auth_ip")
+	keyLimiter = ratelimit.Instrument(keyLimiter, s.RateMetrics, "client_key")
 
-	// The api publishes events (the outbox, POST /events) and jobs (manual
-	// retries), so it sets up the streams like every role.
-	_, pub, err := p.JetStream(ctx, nc)
-	if err != nil {
-		return nil, err
-	}
-	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}
-	manual := delivery.NewManual(outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version}),
-		"Fluxhook/"+Version, db, pub)
+	manual := delivery.NewManual(outbound.NewClient(s.Policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: s.UserAgent}),
+		s.UserAgent, s.DB, s.Publisher)
 	p.housekeeping("prune-tokens", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {
-		return db.DeleteExpiredTokens(ctx, time.Now(), n)
+		return s.DB.DeleteExpiredTokens(ctx, time.Now(), n)
 	})
-	p.Add("outbox-relay", relay.New(db, pub, p.Logger, relay.NewMetrics(p.Registry), relay.Options{}))
+	p.Add("outbox-relay", relay.New(s.DB, s.Publisher, p.Logger, relay.NewMetrics(p.Registry), relay.Options{}))
 
-	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: keys, Webhooks: hooks, KeyLimiter: keyLimiter,
-		Tokens: tokens, AuthLimiter: authLimiter, Logger: p.Logger, Registry: p.Registry, Events: pub,
-		Deliveries: manual, Attempts: db},
+	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: keys, Webhooks: s.Webhooks, KeyLimiter: keyLimiter,
+		Tokens: tokens, AuthLimiter: authLimiter, Logger: p.Logger, Registry: p.Registry, Events: s.Publisher,
+		Deliveries: manual, Attempts: s.DB},
 		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}})
 	ln, err := lifecycle.Listen(cfg.HTTPAddr)
 	if err != nil {
@@ -144,27 +122,4 @@ func (p *Process) AddAPI(ctx context.Context, db *store.DB, nc *nats.Conn, o API
 	}
 	p.Add("http", lifecycle.HTTPServer(srv, ln, cfg.ShutdownTimeout))
 	return &API{Accounts: accounts, Listener: ln}, nil
-}
-
-// Redis returns the process's Redis client (one per process), with
-// short timeouts: Redis sits on the request path.
-func (p *Process) Redis() (*redis.Client, error) {
-	if p.redis != nil {
-		return p.redis, nil
-	}
-	opts, err := redis.ParseURL(p.Config.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("FLUXHOOK_REDIS_URL: %w", err)
-	}
-	opts.DialTimeout = 500 * time.Millisecond
-	opts.ReadTimeout = 200 * time.Millisecond
-	opts.WriteTimeout = 200 * time.Millisecond
-	opts.PoolTimeout = 200 * time.Millisecond
-	opts.MaxRetries = 0
-	// Without this go-redis ignores context deadlines on socket I/O, and
-	// the limiter's 50 ms budget becomes the 200 ms read timeout.
-	opts.ContextTimeoutEnabled = true
-	p.redis = redis.NewClient(opts)
-	p.OnClose(func() { p.redis.Close() })
-	return p.redis, nil
 }

@@ -22,43 +22,45 @@ func Main(name string, run func(ctx context.Context, args []string, getenv func(
 	}
 }
 
-// Start handles what every binary's run does first: it stops ctx on
-// SIGINT or SIGTERM, loads the configuration, and answers the
-// subcommands every binary has ("migrate", "version", "help"). It
-// returns done=true when the subcommand was handled.
-func Start(ctx context.Context, name string, args []string, getenv func(string) string, stdout io.Writer) (context.Context, context.CancelFunc, config.Config, bool, error) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+// Serve is what every binary's run does: it answers the subcommands
+// every binary has ("migrate", "version", "help"), loads the
+// configuration, and for "serve" (the default) calls serve with a
+// context that ends on SIGINT or SIGTERM.
+func Serve(ctx context.Context, name string, args []string, getenv func(string) string, stdout io.Writer,
+	serve func(ctx context.Context, cfg config.Config) error) error {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
 	}
 	switch cmd {
-	case "serve":
+	case "serve", "migrate":
 	case "version", "--version":
 		fmt.Fprintf(stdout, "%s %s\n", name, Version)
-		return ctx, stop, config.Config{}, true, nil
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprintf(stdout, "usage: %s [serve|migrate|version]\n\nConfiguration comes from FLUXHOOK_* environment variables; see the README.\n", name)
-		return ctx, stop, config.Config{}, true, nil
-	case "migrate":
+		return nil
 	default:
-		stop()
-		return ctx, stop, config.Config{}, true, fmt.Errorf("unknown command %q: want serve, migrate or version", cmd)
+		return fmt.Errorf("unknown command %q: want serve, migrate or version", cmd)
 	}
 	if len(args) > 1 {
-		stop()
-		return ctx, stop, config.Config{}, true, fmt.Errorf("unexpected arguments %q", strings.Join(args[1:], " "))
+		return fmt.Errorf("unexpected arguments %q", strings.Join(args[1:], " "))
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
-		stop()
-		return ctx, stop, cfg, true, fmt.Errorf("invalid configuration:\n%w", err)
+		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	if cmd == "serve" {
+		if err := cfg.Require(name); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if cmd == "migrate" {
-		defer stop()
-		return ctx, stop, cfg, true, Migrate(ctx, cfg, stdout)
+		return Migrate(ctx, cfg, stdout)
 	}
-	return ctx, stop, cfg, false, nil
+	return serve(ctx, cfg)
 }
 
 // Migrate applies the database migrations and reports what it did: the

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,55 +14,11 @@ import (
 	"github.com/fluxhook/fluxhook/internal/lifecycle"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
-	"github.com/fluxhook/fluxhook/internal/secretbox"
+	"github.com/fluxhook/fluxhook/internal/retry"
 	"github.com/fluxhook/fluxhook/internal/store"
-	"github.com/fluxhook/fluxhook/internal/webhooks"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Bus returns the process's cache invalidation bus (one per process).
-func (p *Process) Bus(nc *nats.Conn) (cachebus.Bus, error) {
-	if p.bus != nil {
-		return p.bus, nil
-	}
-	b, err := cachebus.NewNATS(nc)
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to cache invalidations: %w", err)
-	}
-	p.bus = b
-	return b, nil
-}
-
-// JetStream sets up the streams and consumers (idempotently: every role
-// calls it, and the settings are checked against what the server keeps)
-// and returns the JetStream context and a publisher.
-func (p *Process) JetStream(ctx context.Context, nc *nats.Conn) (jetstream.JetStream, *events.Publisher, error) {
-	if p.js != nil {
-		return p.js, p.publisher, nil
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, nil, err
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := events.EnsureStreams(sctx, js, events.StreamsConfig{Replicas: p.Config.StreamReplicas}); err != nil {
-		return nil, nil, fmt.Errorf("JetStream streams: %w", err)
-	}
-	// Every role sets the consumers up with the same settings (one
-	// ConfigMap), so they never undo each other's.
-	if err := events.EnsureConsumers(sctx, js, events.ConsumersConfig{WorkerAckWait: p.Config.WorkerAckWait}); err != nil {
-		return nil, nil, fmt.Errorf("JetStream consumers: %w", err)
-	}
-	pub, err := events.NewPublisher(nc, events.PublisherOptions{})
-	if err != nil {
-		return nil, nil, err
-	}
-	p.js, p.publisher = js, pub
-	return js, pub, nil
-}
 
 // watchConsumer exports a consumer's backlog as gauges, read every 10 s.
 func (p *Process) watchConsumer(cons jetstream.Consumer, name string) {
@@ -91,20 +48,12 @@ func (p *Process) watchConsumer(cons jetstream.Consumer, name string) {
 
 // AddDispatcher adds the dispatcher role: it consumes EVENTS and
 // publishes one job per subscribed webhook to DELIVERIES.
-func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn) error {
-	js, pub, err := p.JetStream(ctx, nc)
-	if err != nil {
-		return err
-	}
-	bus, err := p.Bus(nc)
-	if err != nil {
-		return err
-	}
-	subs := dispatch.NewSubscriptions(db)
-	bus.Subscribe(cachebus.Webhook, subs.Invalidate)
-	bus.Subscribe(cachebus.User, subs.Invalidate)
-	d := dispatch.New(subs, pub, p.Logger, dispatch.NewMetrics(p.Registry, subs))
-	cons, err := js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
+func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
+	subs := dispatch.NewSubscriptions(s.DB)
+	s.Bus.Subscribe(cachebus.Webhook, subs.Invalidate)
+	s.Bus.Subscribe(cachebus.User, subs.Invalidate)
+	d := dispatch.New(subs, s.Publisher, p.Logger, dispatch.NewMetrics(p.Registry, subs))
+	cons, err := s.JetStream.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
 	if err != nil {
 		return fmt.Errorf("dispatcher consumer: %w", err)
 	}
@@ -131,42 +80,35 @@ func (p *Process) AddDispatcher(ctx context.Context, db *store.DB, nc *nats.Conn
 
 // AddWorker adds the worker role: it consumes DELIVERIES, delivers, and
 // records every attempt.
-func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) error {
+func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 	cfg := p.Config
-	js, pub, err := p.JetStream(ctx, nc)
-	if err != nil {
-		return err
+	if s.Webhooks == nil {
+		return errors.New("FLUXHOOK_ENCRYPTION_KEY: required: the worker decrypts webhook secrets to sign deliveries")
 	}
-	bus, err := p.Bus(nc)
-	if err != nil {
-		return err
-	}
-	box, err := secretbox.New(cfg.EncryptionKey)
-	if err != nil {
-		return fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: %w", err)
-	}
-	policy := outbound.Policy{AllowInsecure: cfg.AllowInsecureTargets, AllowPrivate: cfg.AllowPrivateTargets, AllowedCIDRs: cfg.AllowedTargetCIDRs}
-	hooks := delivery.NewHookCache(db, webhooks.New(db, box, policy, nil, bus, nil), bus)
-	client := outbound.NewClient(policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: "Fluxhook/" + Version,
+	hooks := delivery.NewHookCache(s.Webhooks, s.Bus, nil)
+	client := outbound.NewClient(s.Policy, outbound.ClientOptions{Timeout: cfg.DeliveryTimeout, UserAgent: s.UserAgent,
 		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight})
-	limiter, err := p.webhookLimiter()
-	if err != nil {
-		return err
+	// Per-webhook limits: in Redis, shared by every worker, failing open
+	// to this process's own limiter; or this process's own.
+	var limiter ratelimit.Limiter = ratelimit.NewLocal(time.Now)
+	if s.Redis != nil {
+		limiter = ratelimit.NewFailOpen(ratelimit.NewRedis(s.Redis, "fluxhook:rl:", 0), limiter, nil)
 	}
-	rec := newRecorder(db, p.Registry)
-	w := delivery.New(hooks, client, limiter, rec, pub, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
-		Schedule:     delivery.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
+	limiter = ratelimit.Instrument(limiter, s.RateMetrics, "webhook")
+	rec := newRecorder(s.DB, p.Registry)
+	w := delivery.New(hooks, client, limiter, rec, s.Publisher, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
+		Schedule:     retry.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
 		DisableAfter: cfg.DisableAfter,
 		AckWait:      cfg.WorkerAckWait,
-		UserAgent:    "Fluxhook/" + Version,
+		UserAgent:    s.UserAgent,
 	})
-	cons, err := js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
+	cons, err := s.JetStream.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
 	if err != nil {
 		return fmt.Errorf("worker consumer: %w", err)
 	}
 	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
 	p.housekeeping("prune-attempts", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {
-		return db.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)
+		return s.DB.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)
 	})
 	p.watchConsumer(cons, events.ConsumerWorker)
 	p.Add("worker", lifecycle.Func(func(ctx context.Context) error {
@@ -192,28 +134,6 @@ func (p *Process) AddWorker(ctx context.Context, db *store.DB, nc *nats.Conn) er
 		return err
 	}))
 	return nil
-}
-
-// webhookLimiter limits deliveries per webhook: Redis (failing open to
-// this process's own limiter) when configured, else in process.
-func (p *Process) webhookLimiter() (ratelimit.Limiter, error) {
-	var l ratelimit.Limiter = ratelimit.NewLocal(time.Now)
-	if p.Config.RedisURL != "" {
-		rdb, err := p.Redis()
-		if err != nil {
-			return nil, err
-		}
-		l = ratelimit.NewFailOpen(ratelimit.NewRedis(rdb, "fluxhook:rl:", 0), l, nil)
-	}
-	return ratelimit.Instrument(l, p.rateMetrics(), "webhook"), nil
-}
-
-// rateMetrics returns the process's rate-limit metrics (registered once).
-func (p *Process) rateMetrics() *ratelimit.Metrics {
-	if p.rlMetrics == nil {
-		p.rlMetrics = ratelimit.NewMetrics(p.Registry)
-	}
-	return p.rlMetrics
 }
 
 // newRecorder batches attempt records: group commit. Handlers do not

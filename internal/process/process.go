@@ -13,17 +13,13 @@ import (
 	"net"
 	"time"
 
-	"github.com/fluxhook/fluxhook/internal/cachebus"
 	"github.com/fluxhook/fluxhook/internal/config"
 	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/lifecycle"
-	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 )
 
 // Version is the build's version, set with -ldflags.
@@ -39,11 +35,6 @@ type Process struct {
 
 	components []lifecycle.Named
 	closers    []func()
-	redis      *redis.Client
-	bus        cachebus.Bus
-	js         jetstream.JetStream
-	publisher  *events.Publisher
-	rlMetrics  *ratelimit.Metrics
 }
 
 // New returns a Process for the named binary, logging to w.

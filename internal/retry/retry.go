@@ -1,13 +1,21 @@
-package delivery
+// Package retry decides when a failed delivery is tried again: the
+// schedule of waits after each attempt (about three days by default,
+// DESIGN.md), its jitter, the longer wait after a timeout or a 429, and
+// how far a receiver's Retry-After is honoured. FLUXHOOK_RETRY_SCHEDULE
+// is parsed here too, so the schedule has one owner.
+package retry
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
-// DefaultSchedule is the wait before each retry after the first try:
-// about three days in all (DESIGN.md).
-var DefaultSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+// DefaultDelays is the wait before each retry after the first try:
+// about three days in all, so a receiver down over a weekend still gets
+// its events (DESIGN.md).
+var DefaultDelays = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
 	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
 
 // minSlowDown is the least wait after a timeout or a 429: the endpoint is
@@ -50,8 +58,29 @@ func (s Schedule) Next(attempt int, retryAfter time.Duration, slow bool) (time.D
 	return max(d, time.Second), true
 }
 
-// slowOutcome reports whether an attempt's failure means the endpoint is
-// overloaded: it timed out or answered 429.
-func slowOutcome(status int, reason string) bool {
-	return status == 429 || reason == "timeout"
+// MaxRetries bounds a schedule, so that a typo cannot keep a delivery
+// alive (and its record growing) indefinitely.
+const MaxRetries = 50
+
+// Parse reads a schedule written as FLUXHOOK_RETRY_SCHEDULE takes it:
+// comma-separated positive Go durations, at most MaxRetries of them.
+// The empty string is the default schedule.
+func Parse(v string) ([]time.Duration, error) {
+	if v == "" {
+		return append([]time.Duration(nil), DefaultDelays...), nil
+	}
+	parts := strings.Split(v, ",")
+	if len(parts) > MaxRetries {
+		return nil, fmt.Errorf("has %d entries; at most %d retries are allowed", len(parts), MaxRetries)
+	}
+	delays := make([]time.Duration, 0, len(parts))
+	for i, s := range parts {
+		s = strings.TrimSpace(s)
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("entry %d, %q, is not a positive Go duration (e.g. 5s,5m,30m,2h)", i+1, s)
+		}
+		delays = append(delays, d)
+	}
+	return delays, nil
 }

@@ -1,12 +1,14 @@
-package delivery
+package retry
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestScheduleNext(t *testing.T) {
-	prod := Schedule{Delays: DefaultSchedule, Jitter: 0.2, rand: func() float64 { return 0.5 }}
+	prod := Schedule{Delays: DefaultDelays, Jitter: 0.2, rand: func() float64 { return 0.5 }}
 	test := Schedule{Delays: []time.Duration{time.Second, 2 * time.Second}, Jitter: 0.2, rand: func() float64 { return 0.5 }}
 	cases := []struct {
 		name       string
@@ -42,5 +44,40 @@ func TestScheduleNext(t *testing.T) {
 		if want := time.Duration(float64(100*time.Second) * (0.8 + 0.4*r)); got != want {
 			t.Fatalf("jitter %v: %v, want %v", r, got, want)
 		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []time.Duration
+		wantErr string
+	}{
+		{"", DefaultDelays, ""},
+		{"1s, 2m,3h", []time.Duration{time.Second, 2 * time.Minute, 3 * time.Hour}, ""},
+		{"1s,,2s", nil, `entry 2, "", is not a positive Go duration`},
+		{"1s,-2s", nil, `entry 2, "-2s", is not a positive Go duration`},
+		{"5", nil, `entry 1, "5", is not a positive Go duration`},
+		{strings.Repeat("1s,", MaxRetries) + "1s", nil, "has 51 entries; at most 50 retries are allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := Parse(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse(%q) = %v, %v; want an error saying %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("Parse(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	// The default is a copy: changing it does not change the next one.
+	d, _ := Parse("")
+	d[0] = time.Hour
+	if DefaultDelays[0] == time.Hour {
+		t.Fatal("Parse returned DefaultDelays itself")
 	}
 }

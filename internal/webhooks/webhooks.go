@@ -289,18 +289,78 @@ func (s *Service) RotateSecret(ctx context.Context, a *fluxhook.Actor, id string
 	return secret, nil
 }
 
-// Secrets returns the secrets a delivery is signed with: the current
-// one, then the previous one while its overlap lasts.
-func (s *Service) Secrets(w *fluxhook.Webhook) ([]string, error) {
+// Keys are a webhook's signing secrets: the current one and, while the
+// rotation overlap lasts, the one it replaced. The overlap's rule lives
+// here and only here.
+type Keys struct {
+	secrets []string // current first, then the previous one if any
+	until   time.Time
+}
+
+// At returns the secrets that sign a delivery made at t: the current
+// one first, then the previous one until its overlap ends.
+func (k Keys) At(t time.Time) []string {
+	if len(k.secrets) > 1 && !t.Before(k.until) {
+		return k.secrets[:1]
+	}
+	return k.secrets
+}
+
+// Keys opens the webhook's sealed secrets.
+func (s *Service) Keys(w *fluxhook.Webhook) (Keys, error) {
 	cur, err := s.box.Open(w.SecretEnc, []byte(w.ID))
 	if err != nil {
-		return nil, errors.New("webhook " + w.ID + ": cannot open its secret (wrong FLUXHOOK_ENCRYPTION_KEY?)")
+		return Keys{}, errors.New("webhook " + w.ID + ": cannot open its secret (wrong FLUXHOOK_ENCRYPTION_KEY?)")
 	}
-	out := []string{string(cur)}
-	if w.PrevSecretEnc != nil && w.PrevSecretExpires != nil && s.now().Before(*w.PrevSecretExpires) {
+	k := Keys{secrets: []string{string(cur)}}
+	if w.PrevSecretEnc != nil && w.PrevSecretExpires != nil {
 		if prev, err := s.box.Open(w.PrevSecretEnc, []byte(w.ID)); err == nil {
-			out = append(out, string(prev))
+			k.secrets, k.until = append(k.secrets, string(prev)), *w.PrevSecretExpires
 		}
 	}
-	return out, nil
+	return k, nil
+}
+
+// Secrets returns the secrets a delivery made now is signed with.
+func (s *Service) Secrets(w *fluxhook.Webhook) ([]string, error) {
+	k, err := s.Keys(w)
+	if err != nil {
+		return nil, err
+	}
+	return k.At(s.now()), nil
+}
+
+// Load returns a webhook whoever owns it, with its keys: the worker
+// delivers to every webhook.
+func (s *Service) Load(ctx context.Context, id string) (*fluxhook.Webhook, Keys, error) {
+	w, err := s.db.Webhook(ctx, id)
+	if err != nil {
+		return nil, Keys{}, err
+	}
+	k, err := s.Keys(w)
+	if err != nil {
+		return nil, Keys{}, err
+	}
+	return w, k, nil
+}
+
+// MarkFailing records that the webhook started failing at t, or with
+// nil that it succeeded again. Health changes do not change what a
+// delivery is: caches keep serving the webhook while the database is
+// down (cachebus.WebhookHealth).
+func (s *Service) MarkFailing(ctx context.Context, id string, t *time.Time) error {
+	if err := s.db.SetWebhookFailing(ctx, id, t); err != nil {
+		return err
+	}
+	s.bus.Publish(cachebus.WebhookHealth, id)
+	return nil
+}
+
+// Disable turns a webhook off with a reason the owner can read.
+func (s *Service) Disable(ctx context.Context, id, reason string) error {
+	if err := s.db.DisableWebhook(ctx, id, reason); err != nil {
+		return err
+	}
+	s.bus.Publish(cachebus.Webhook, id)
+	return nil
 }
