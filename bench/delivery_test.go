@@ -89,7 +89,7 @@ func deliveryBody(id string, t time.Time) []byte {
 // BenchmarkDelivery measures, in one run:
 //
 //   - ceiling: this machine's throughput of signed HTTP POSTs over
-//     loopback (signing.Signer and outbound.NewClient, the worker's own
+//     loopback (signing.Sign and outbound.NewClient, the worker's own
 //     code, 64 senders, keep-alive) to 20 receivers;
 //   - <db>/paced: the all-in-one fluxhook binary as a process, 1,000
 //     events a second through POST /events to one webhook: latency from
@@ -264,7 +264,6 @@ func measureCeiling(b *testing.B) ceilingResult {
 	client := outbound.NewClient(outbound.Policy{AllowInsecure: true, AllowPrivate: true}, outbound.ClientOptions{Timeout: 10 * time.Second, UserAgent: "Fluxhook/bench",
 		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight}) // as the worker's
 	secrets := []string{signing.NewSecret()}
-	var signer signing.Signer
 	var errs errorsSeen
 	ctx, cancel := context.WithCancel(context.Background())
 	win := rcv.measure(ceilingWarm, ceilingMeasure)
@@ -282,7 +281,7 @@ func measureCeiling(b *testing.B) ceilingResult {
 					return
 				}
 				req.Header.Set("Content-Type", "application/json")
-				signer.Sign(req.Header, secrets, id, now, body)
+				signing.Sign(req.Header, secrets, id, now, body)
 				res, err := client.Do(req)
 				if err != nil {
 					if ctx.Err() == nil {

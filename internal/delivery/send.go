@@ -17,7 +17,6 @@ import (
 // worker and the synchronous webhook test share it.
 type sender struct {
 	client    *http.Client
-	signer    signing.Signer
 	userAgent string
 	now       func() time.Time
 }
@@ -59,7 +58,7 @@ func (s *sender) post(ctx context.Context, hook *fluxhook.Webhook, secrets []str
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", s.userAgent)
-	s.signer.Sign(req.Header, secrets, job.DeliveryID, s.now(), job.Payload)
+	signing.Sign(req.Header, secrets, job.DeliveryID, s.now(), job.Payload)
 	start := time.Now()
 	res, err := s.client.Do(req)
 	if err != nil {

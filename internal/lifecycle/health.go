@@ -58,9 +58,6 @@ func (h *Health) SetReady(ready bool) { h.ready.Store(ready) }
 // work. Call it when shutdown begins, e.g. context.AfterFunc(ctx, h.Drain).
 func (h *Health) Drain() { h.draining.Store(true) }
 
-// Draining reports whether Drain has been called.
-func (h *Health) Draining() bool { return h.draining.Load() }
-
 type healthBody struct {
 	Status string            `json:"status"`
 	Reason string            `json:"reason,omitempty"`

@@ -274,7 +274,7 @@ func TestDrainStopsReadiness(t *testing.T) {
 	context.AfterFunc(ctx, h.Drain)
 	cancel()
 	deadline := time.Now().Add(2 * time.Second)
-	for !h.Draining() && time.Now().Before(deadline) {
+	for code, _, _ := get(t, handler, "/readyz"); code == 200 && time.Now().Before(deadline); code, _, _ = get(t, handler, "/readyz") {
 		time.Sleep(time.Millisecond)
 	}
 	h.SetReady(true) // a late SetReady must not undo draining

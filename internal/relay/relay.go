@@ -139,7 +139,6 @@ type Relay struct {
 	logger *slog.Logger
 	m      *Metrics
 	o      Options
-	poke   chan struct{}
 
 	lastPrune, lastBacklog time.Time
 	// unpublishable remembers rows that can never be published (reported
@@ -156,17 +155,7 @@ func New(db *store.DB, pub Publisher, logger *slog.Logger, m *Metrics, o Options
 		m = NewMetrics(nil)
 	}
 	return &Relay{db: db, pub: pub, logger: logger, m: m, o: o.withDefaults(),
-		poke: make(chan struct{}, 1), unpublishable: map[string]bool{}}
-}
-
-// Poke wakes the relay if it is waiting for its next poll, so that an
-// event committed just now goes out in milliseconds. It never blocks,
-// and does not cut short the wait after a failure.
-func (r *Relay) Poke() {
-	select {
-	case r.poke <- struct{}{}:
-	default:
-	}
+		unpublishable: map[string]bool{}}
 }
 
 // Run relays until ctx ends, and returns nil then. Failures (NATS or the
@@ -202,27 +191,22 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			wait = r.o.PollInterval
 		}
-		if !r.sleep(ctx, wait, err == nil) {
+		if !r.sleep(ctx, wait) {
 			return nil
 		}
 	}
 }
 
-// sleep waits d, or until Poke when wakeOnPoke; false means ctx ended.
-func (r *Relay) sleep(ctx context.Context, d time.Duration, wakeOnPoke bool) bool {
+// sleep waits d; false means ctx ended first.
+func (r *Relay) sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	poke := r.poke
-	if !wakeOnPoke {
-		poke = nil
-	}
 	select {
 	case <-ctx.Done():
 		return false
-	case <-poke:
 	case <-t.C:
+		return true
 	}
-	return true
 }
 
 // backoff is the wait after the n-th failure in a row, with ±20 %
@@ -389,67 +373,4 @@ func (r *Relay) publishable(e fluxhook.Event) bool {
 		r.logger.Error("outbox row can never be published; left pending", "event_id", e.ID, "event", e.Event, "err", err)
 	}
 	return false
-}
-
-// housekeep refreshes the backlog gauges and prunes published rows,
-// each when due. Their failures are logged and do not hold up relaying.
-func (r *Relay) housekeep(ctx context.Context) {
-	now := r.o.Now()
-	if now.Sub(r.lastBacklog) >= r.o.BacklogInterval {
-		r.lastBacklog = now
-		bctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		n, oldest, err := r.db.OutboxBacklog(bctx)
-		cancel()
-		if err != nil {
-			r.logger.Debug("outbox backlog not measured", "err", err)
-		} else {
-			r.m.setBacklog(n, oldest)
-		}
-	}
-	if now.Sub(r.lastPrune) >= r.o.PruneInterval {
-		if r.prune(ctx, now.Add(-r.o.Retention)) {
-			r.lastPrune = now
-		}
-	}
-}
-
-// prune deletes published rows older than before in small batches and
-// reports whether it is done; if not, it goes on after the next round.
-func (r *Relay) prune(ctx context.Context, before time.Time) (done bool) {
-	var total int64
-	defer func() {
-		if total > 0 {
-			r.logger.Debug("pruned published outbox rows", "rows", total)
-		}
-	}()
-	for range maxPruneRounds {
-		pctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		n, err := r.db.PruneOutbox(pctx, before, r.o.PruneBatch)
-		cancel()
-		if err != nil {
-			r.logger.Warn("pruning the outbox failed; trying again later", "err", err)
-			return true
-		}
-		total += n
-		if n < int64(r.o.PruneBatch) {
-			return true
-		}
-	}
-	return false
-}
-
-// graceContext returns a context that ends timeout from now, or
-// stampGrace after ctx ends, whichever comes first: what has been
-// published must still be stamped when shutdown begins, but not at the
-// cost of hanging the shutdown on an unreachable database.
-func graceContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(stampGrace, cancel)
-		context.AfterFunc(c, func() { t.Stop() })
-	})
-	return c, func() {
-		stop()
-		cancel()
-	}
 }

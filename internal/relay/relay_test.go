@@ -516,37 +516,6 @@ func TestTwoRelaysOnPostgresPublishEachRowOnce(t *testing.T) {
 	}
 }
 
-func TestPokeWakesTheRelay(t *testing.T) {
-	for _, driver := range drivers {
-		t.Run(driver, func(t *testing.T) {
-			db := openDB(t, driver)
-			n := startNATS(t, "")
-			r := relay.New(db.DB, n.pub, nil, nil, relay.Options{PollInterval: time.Hour})
-			db.write(t, store.NewID(), "user.created")
-			run(t, r)
-			// The first round runs at once; then the relay sleeps an hour.
-			waitFor(t, 15*time.Second, "the first round", func() bool { return db.pending(t) == 0 })
-
-			db.write(t, store.NewID(), "user.updated")
-			time.Sleep(300 * time.Millisecond)
-			if p := db.pending(t); p != 1 {
-				t.Fatalf("%d rows pending before the poke, want 1 (the relay should be asleep)", p)
-			}
-			start := time.Now()
-			r.Poke()
-			waitFor(t, 10*time.Second, "the poked event", func() bool { return db.pending(t) == 0 })
-			// The relay would otherwise sleep an hour: seconds prove the poke,
-			// and leave room for a loaded machine.
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("the event went out %v after Poke, want under 5s", d)
-			}
-			if got := len(n.stored()); got != 2 {
-				t.Errorf("EVENTS holds %d messages, want 2", got)
-			}
-		})
-	}
-}
-
 func TestRelayPrunesPublishedRowsAfterRetention(t *testing.T) {
 	for _, driver := range drivers {
 		t.Run(driver, func(t *testing.T) {

@@ -130,13 +130,12 @@ func TestNodeReceiverAccepts(t *testing.T) {
 	var input bytes.Buffer
 	var wants, names []string
 	enc := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	var signer signing.Signer
 	for _, sm := range samples {
 		for j, secret := range secrets {
 			h := http.Header{}
 			// Rotation: the receiver holds only the secret under test, the
 			// other one is listed too.
-			signer.Sign(h, []string{secret, secrets[(j+1)%len(secrets)]}, "dlv_"+enc(secret)[:6], ts, sm.body)
+			signing.Sign(h, []string{secret, secrets[(j+1)%len(secrets)]}, "dlv_"+enc(secret)[:6], ts, sm.body)
 			fmt.Fprintf(&input, "%s %s %s %s %s %s\n", enc(secret), base64.StdEncoding.EncodeToString(sm.body),
 				enc(h.Get(signing.HeaderFluxbase)), enc(h.Get(signing.HeaderID)),
 				enc(h.Get(signing.HeaderTimestamp)), enc(h.Get(signing.HeaderSignature)))
