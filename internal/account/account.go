@@ -47,6 +47,7 @@ type Service struct {
 	publicURL  string
 	refreshTTL time.Duration
 	minPass    int
+	ended      *endedSessions
 }
 
 // Deps are the Service's collaborators.
@@ -60,7 +61,7 @@ type Deps struct {
 	Sender Sender
 	SMTP   bool
 	Box    *secretbox.Box // seals invitation tokens at rest
-	Bus    cachebus.Bus   // announces role changes and deletions to caches
+	Bus    cachebus.Bus   // announces role changes, deletions and ended sessions to every replica
 	Logger *slog.Logger
 }
 
@@ -72,6 +73,9 @@ type Config struct {
 	// DefaultMinPassword when zero.
 	MinPassword int
 	Now         func() time.Time
+	// SessionResync is how often ended sessions are re-read from the
+	// database (default DefaultSessionResync).
+	SessionResync time.Duration
 }
 
 // New returns a Service.
@@ -85,9 +89,22 @@ func New(d Deps, cfg Config) *Service {
 	if cfg.MinPassword <= 0 {
 		cfg.MinPassword = DefaultMinPassword
 	}
-	return &Service{db: d.DB, hasher: d.Hasher, tokens: d.Tokens, mail: d.Mail, sender: d.Sender, smtp: d.SMTP, box: d.Box, bus: d.Bus,
+	if cfg.SessionResync <= 0 {
+		cfg.SessionResync = DefaultSessionResync
+	}
+	// A session's access tokens last their lifetime from issue, judged by
+	// the clocks of other replicas too: a minute more covers their skew.
+	lifetime := 15*time.Minute + resyncOverlap
+	if d.Tokens != nil {
+		lifetime = d.Tokens.Lifetime() + resyncOverlap
+	}
+	s := &Service{db: d.DB, hasher: d.Hasher, tokens: d.Tokens, mail: d.Mail, sender: d.Sender, smtp: d.SMTP, box: d.Box, bus: d.Bus,
 		logger: d.Logger, now: cfg.Now, publicURL: strings.TrimRight(cfg.PublicURL, "/"), refreshTTL: cfg.RefreshTTL,
-		minPass: cfg.MinPassword}
+		minPass: cfg.MinPassword, ended: newEndedSessions(d.DB, cfg.Now, lifetime, cfg.SessionResync, d.Logger)}
+	if d.Bus != nil {
+		d.Bus.Subscribe(cachebus.Session, func(id string) { s.ended.add(id) })
+	}
+	return s
 }
 
 // AuthResult is what a successful sign-in or refresh returns.

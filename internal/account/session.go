@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/auth"
+	"github.com/fluxhook/fluxhook/internal/cachebus"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/store"
 )
@@ -173,7 +174,7 @@ func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthRes
 	case rt.RevokedAt != nil:
 		return nil, errInvalidRefresh
 	case rt.UsedAt != nil:
-		if err := s.db.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
+		if err := s.endSession(ctx, rt.FamilyID); err != nil {
 			return nil, err
 		}
 		return nil, errRefreshReused
@@ -204,7 +205,7 @@ func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthRes
 	})
 	if errors.Is(err, errRefreshReused) {
 		// Lost a race with another use of the same token: that is reuse too.
-		if err := s.db.RevokeRefreshFamily(ctx, rt.FamilyID, now); err != nil {
+		if err := s.endSession(ctx, rt.FamilyID); err != nil {
 			return nil, err
 		}
 		return nil, errRefreshReused
@@ -213,16 +214,69 @@ func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthRes
 }
 
 // SignOut ends the session (refresh-token family) the access token
-// belongs to. It emits auth.logout.
+// belongs to, its access tokens included. It emits auth.logout.
 func (s *Service) SignOut(ctx context.Context, userID, sessionID string) error {
 	u, err := s.db.User(ctx, userID)
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(q *store.Queries) error {
+	err = s.db.Tx(ctx, func(q *store.Queries) error {
 		if err := q.RevokeRefreshFamily(ctx, sessionID, s.now()); err != nil {
+			return err
+		}
+		if err := s.endSessions(ctx, q, sessionID); err != nil {
 			return err
 		}
 		return q.InsertOutbox(ctx, s.userEvent(fluxhook.EventAuthLogout, u, nil))
 	})
+	if err != nil {
+		return err
+	}
+	s.announceEnded(sessionID)
+	return nil
+}
+
+// endSession ends one session outside any other change: its refresh
+// tokens and, at once on every replica, its access tokens.
+func (s *Service) endSession(ctx context.Context, sessionID string) error {
+	err := s.db.Tx(ctx, func(q *store.Queries) error {
+		if err := q.RevokeRefreshFamily(ctx, sessionID, s.now()); err != nil {
+			return err
+		}
+		return s.endSessions(ctx, q, sessionID)
+	})
+	if err != nil {
+		return err
+	}
+	s.announceEnded(sessionID)
+	return nil
+}
+
+// endSessions records in q's transaction that the sessions ended now, so
+// that their access tokens are refused although they have not expired.
+// Call announceEnded after the commit.
+func (s *Service) endSessions(ctx context.Context, q *store.Queries, ids ...string) error {
+	now := s.now()
+	return q.EndSessions(ctx, ids, now, now.Add(s.ended.lifetime))
+}
+
+// announceEnded tells every replica (this one included) that sessions
+// ended; a replica that misses it finds them at its next re-read.
+func (s *Service) announceEnded(ids ...string) {
+	if s.bus == nil {
+		s.ended.add(ids...)
+		return
+	}
+	for _, id := range ids {
+		s.bus.Publish(cachebus.Session, id)
+	}
+}
+
+// SessionEnded reports whether the session an access token names has
+// ended (signed out, ended for refresh-token reuse, by a password change
+// or the account's deletion), so that its unexpired tokens are refused.
+// It answers from memory; only the first call of a process reads the
+// database.
+func (s *Service) SessionEnded(ctx context.Context, sessionID string) (bool, error) {
+	return s.ended.ended(ctx, sessionID)
 }

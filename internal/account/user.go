@@ -94,6 +94,7 @@ func (s *Service) update(ctx context.Context, id, keepSession string, in UpdateI
 		return u, nil
 	}
 	var verifyToken string
+	var ended []string
 	err = s.db.Tx(ctx, func(q *store.Queries) error {
 		if in.Role != nil && u.Role != fluxhook.RoleDashboardAdmin {
 			if err := s.keepOneAdmin(ctx, q, u.ID); err != nil {
@@ -104,7 +105,10 @@ func (s *Service) update(ctx context.Context, id, keepSession string, in UpdateI
 			return err
 		}
 		if in.Password != nil {
-			if err := q.RevokeUserRefreshTokens(ctx, u.ID, keepSession, s.now()); err != nil {
+			if ended, err = q.RevokeUserRefreshTokens(ctx, u.ID, keepSession, s.now()); err != nil {
+				return err
+			}
+			if err := s.endSessions(ctx, q, ended...); err != nil {
 				return err
 			}
 		}
@@ -118,6 +122,7 @@ func (s *Service) update(ctx context.Context, id, keepSession string, in UpdateI
 	if err != nil {
 		return nil, err
 	}
+	s.announceEnded(ended...)
 	if emailChanged {
 		s.mailVerification(u, verifyToken)
 	}
@@ -134,11 +139,19 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	var ended []string
 	err = s.db.Tx(ctx, func(q *store.Queries) error {
 		if u.Role == fluxhook.RoleDashboardAdmin {
 			if err := s.keepOneAdmin(ctx, q, u.ID); err != nil {
 				return err
 			}
+		}
+		// The account's sessions end with it, access tokens included.
+		if ended, err = q.RevokeUserRefreshTokens(ctx, u.ID, "", s.now()); err != nil {
+			return err
+		}
+		if err := s.endSessions(ctx, q, ended...); err != nil {
+			return err
 		}
 		if err := q.DeleteUser(ctx, u.ID); err != nil {
 			return err
@@ -146,6 +159,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 		return q.InsertOutbox(ctx, s.userEvent(fluxhook.EventUserDeleted, u, nil))
 	})
 	if err == nil {
+		s.announceEnded(ended...)
 		s.bus.Publish(cachebus.User, u.ID) // their keys and webhooks are gone
 	}
 	return err
@@ -215,7 +229,8 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, password stri
 	if err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(q *store.Queries) error {
+	var ended []string
+	err = s.db.Tx(ctx, func(q *store.Queries) error {
 		t, err := q.ConsumeOneTimeToken(ctx, fluxhook.PurposePasswordReset, auth.HashOpaque(token))
 		if fluxhook.IsNotFound(err) {
 			return errBadToken
@@ -231,8 +246,16 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, password stri
 		if err := q.UpdateUser(ctx, u); err != nil {
 			return err
 		}
-		return q.RevokeUserRefreshTokens(ctx, u.ID, "", s.now())
+		if ended, err = q.RevokeUserRefreshTokens(ctx, u.ID, "", s.now()); err != nil {
+			return err
+		}
+		return s.endSessions(ctx, q, ended...)
 	})
+	if err != nil {
+		return err
+	}
+	s.announceEnded(ended...)
+	return nil
 }
 
 // VerifyEmail marks the address of the token's user verified. It emits email.verified.

@@ -33,7 +33,7 @@ const maxTokenLen = 4096
 type Claims struct {
 	UserID    string        // sub
 	Role      fluxhook.Role // role
-	SessionID string        // sid: the refresh-token family, so sign-out can end it
+	SessionID string        // sid: the refresh-token family; required, so that ending the session ends the token
 	Audience  string        // aud: AudienceApp or AudienceAdmin
 
 	// Set by Issue and filled by Parse; Issue ignores what the caller puts here.
@@ -76,10 +76,18 @@ func NewTokens(secret []byte, issuer string, ttl time.Duration, now func() time.
 	return &Tokens{secret: slices.Clone(secret), issuer: issuer, ttl: ttl, now: now}, nil
 }
 
+// Lifetime is how long after its issue Parse still accepts a token, the
+// leeway included: how long a session's tokens outlive the session unless
+// the session's end is checked.
+func (t *Tokens) Lifetime() time.Duration { return t.ttl + tokenLeeway }
+
 // Issue signs an access token for c and returns it with its lifetime.
 func (t *Tokens) Issue(c Claims) (token string, expiresIn time.Duration, err error) {
 	if c.UserID == "" {
 		return "", 0, errors.New("auth: issue token: empty user id")
+	}
+	if c.SessionID == "" {
+		return "", 0, errors.New("auth: issue token: empty session id")
 	}
 	if !c.Role.Valid() {
 		return "", 0, fmt.Errorf("auth: issue token: unknown role %q", c.Role)
@@ -146,6 +154,10 @@ func (t *Tokens) Parse(token string, audiences ...string) (Claims, error) {
 	}
 	if !wire.Role.Valid() {
 		return Claims{}, invalidToken(fmt.Errorf("token has unknown role %q", wire.Role))
+	}
+	if wire.SessionID == "" {
+		// A token without a session could not be ended before it expires.
+		return Claims{}, invalidToken(errors.New("token has no session id"))
 	}
 	// A token may name several audiences; report the first one the caller
 	// accepts, since that is the one the caller's decisions rest on.

@@ -163,6 +163,7 @@ func TestParseRefuses(t *testing.T) {
 		{"no subject", hs256(with(validClaims(), "sub", nil)), "INVALID_TOKEN"},
 		{"unknown role", hs256(with(validClaims(), "role", "superuser")), "INVALID_TOKEN"},
 		{"no role", hs256(with(validClaims(), "role", nil)), "INVALID_TOKEN"},
+		{"no session", hs256(with(validClaims(), "sid", nil)), "INVALID_TOKEN"},
 		{"tampered payload", tamper(t, hs256(validClaims())), "INVALID_TOKEN"},
 		{"garbage", "not a token", "INVALID_TOKEN"},
 		{"three garbage segments", "aaa.bbb.ccc", "INVALID_TOKEN"},
@@ -247,7 +248,8 @@ func TestIssueRefuses(t *testing.T) {
 	}{
 		{"no user", auth.Claims{Role: fluxhook.RoleUser, Audience: auth.AudienceApp}},
 		{"unknown role", auth.Claims{UserID: "u", Role: "root", Audience: auth.AudienceApp}},
-		{"unknown audience", auth.Claims{UserID: "u", Role: fluxhook.RoleUser, Audience: "everyone"}},
+		{"unknown audience", auth.Claims{UserID: "u", Role: fluxhook.RoleUser, SessionID: "s", Audience: "everyone"}},
+		{"no session", auth.Claims{UserID: "u", Role: fluxhook.RoleUser, Audience: auth.AudienceApp}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

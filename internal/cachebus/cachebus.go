@@ -1,5 +1,5 @@
 // Package cachebus tells every replica that cached state changed: a
-// revoked client key, an edited webhook. Each process caches what it
+// revoked client key, an edited webhook, an ended session. Each process caches what it
 // reads on the hot path; a change published here drops the cached copy
 // everywhere at once. Messages go over core NATS (fire and forget): a
 // replica that misses one still expires its entry by TTL.
@@ -20,6 +20,9 @@ const (
 	// WebhookHealth: only a webhook's failure bookkeeping changed, which
 	// the workers' caches need and the dispatchers' subscriptions do not.
 	WebhookHealth = "webhook-health"
+	// Session: a session ended (id: the session id); its access tokens
+	// stop working on every replica at once.
+	Session = "session"
 )
 
 const subjectPrefix = "fluxhook.invalidate."

@@ -24,6 +24,8 @@ func principalFrom(ctx context.Context) *Principal {
 	return p
 }
 
+var errSessionEnded = &fluxhook.Error{Kind: fluxhook.KindUnauthorized, Code: "SESSION_ENDED", Message: "This session has ended (signed out, or ended for safety); sign in again."}
+
 var errUnauthenticated = &fluxhook.Error{Kind: fluxhook.KindUnauthorized, Code: "UNAUTHORIZED", Message: "Authentication required (unauthorized): sign in, or send a client key in the Authorization header."}
 
 // credential returns the request's credential: the first present of
@@ -54,6 +56,15 @@ func (s *Server) authenticate(r *http.Request) (*Principal, *fluxhook.ClientKey,
 		c, err := s.tokens.Parse(tok, auth.AudienceApp, auth.AudienceAdmin)
 		if err != nil {
 			return nil, nil, err
+		}
+		// A valid signature is not enough: the session may have ended
+		// (sign-out, refresh-token reuse) before the token expires.
+		ended, err := s.accounts.SessionEnded(r.Context(), c.SessionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ended {
+			return nil, nil, errSessionEnded
 		}
 		return &Principal{UserID: c.UserID, Role: c.Role, SessionID: c.SessionID}, nil, nil
 	}

@@ -59,13 +59,31 @@ func (q *Queries) RevokeRefreshFamily(ctx context.Context, familyID string, at t
 
 // RevokeUserRefreshTokens revokes every session of a user but the one
 // named by exceptFamily (may be empty): a password change ends the other
-// sessions, not the one that changed it.
-func (q *Queries) RevokeUserRefreshTokens(ctx context.Context, userID, exceptFamily string, at time.Time) error {
+// sessions, not the one that changed it. It returns the sessions it
+// ended, for their access tokens to be ended too (EndSessions).
+func (q *Queries) RevokeUserRefreshTokens(ctx context.Context, userID, exceptFamily string, at time.Time) ([]string, error) {
 	if exceptFamily == "" || !validID(exceptFamily) {
 		exceptFamily = "00000000-0000-0000-0000-000000000000"
 	}
-	_, err := q.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND family_id <> $3 AND revoked_at IS NULL`, userID, q.d.t(at), exceptFamily)
-	return wrapErr("revoke user refresh tokens", err)
+	rows, err := q.w.QueryContext(ctx, `UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND family_id <> $3 AND revoked_at IS NULL
+		RETURNING family_id`, userID, q.d.t(at), exceptFamily)
+	if err != nil {
+		return nil, wrapErr("revoke user refresh tokens", err)
+	}
+	defer rows.Close()
+	var families []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, wrapErr("revoke user refresh tokens", err)
+		}
+		if !seen[f] {
+			seen[f] = true
+			families = append(families, f)
+		}
+	}
+	return families, wrapErr("revoke user refresh tokens", rows.Err())
 }
 
 // CreateOneTimeToken inserts t and discards the user's other unused
@@ -102,12 +120,12 @@ func (q *Queries) ConsumeOneTimeToken(ctx context.Context, purpose fluxhook.Toke
 	return &t, wrapErr("consume one-time token", err)
 }
 
-// DeleteExpiredTokens removes refresh and one-time tokens that expired
-// before the given time, at most limit rows of each per call, so that the
-// housekeeping never holds long locks.
+// DeleteExpiredTokens removes refresh and one-time tokens, and records of
+// ended sessions, that expired before the given time, at most limit rows
+// of each per call, so that the housekeeping never holds long locks.
 func (q *Queries) DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var total int64
-	for _, table := range []string{"refresh_tokens", "one_time_tokens"} {
+	for _, table := range []string{"refresh_tokens", "one_time_tokens", "revoked_sessions"} {
 		res, err := q.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE id IN (SELECT id FROM `+table+` WHERE expires_at < $1 LIMIT $2)`, q.d.t(before), limit)
 		if err != nil {
 			return total, wrapErr("delete expired tokens", err)
