@@ -97,6 +97,7 @@ type Worker struct {
 	gate     *gate
 	health   *health
 	keeper   keeper
+	rotation rotation
 
 	// finishing counts attempts whose record, next step and ack are
 	// still under way after their handler returned; finishSlots bounds
@@ -232,7 +233,9 @@ func (w *Worker) try(ctx context.Context, msg jetstream.Msg, job wire.Job) (verd
 		r := result{reason: notSent, outcome: outbound.Retry, notSent: true}
 		return verdict{}, func(ctx context.Context) verdict { return w.conclude(ctx, hook, job, r) }
 	}
-	r := w.post(ctx, hook, secrets, job)
+	signed, current := w.rotation.order(hook.ID, secrets)
+	r := w.post(ctx, hook, signed, job)
+	w.rotation.observe(hook.ID, len(secrets) > 1, current, r.status)
 	w.gate.release(hook.ID, r.timedOut())
 	w.metrics.duration.Observe(r.elapsed.Seconds())
 	return verdict{}, func(ctx context.Context) verdict { return w.conclude(ctx, hook, job, r) }
