@@ -17,7 +17,7 @@ MAKEFLAGS += --no-print-directory
 # and FLUXHOOK_TEST_REDIS_URL, or from throwaway servers started here.
 SERVICES := bash scripts/test-services.sh
 
-.PHONY: help build run test test-short test-race test-e2e bench lint migrate tidy clean image k8s
+.PHONY: help build run test test-short test-race test-e2e bench lint migrate tidy clean image k8s sdk test-sdk
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -34,6 +34,13 @@ test: ## go vet, then every test against real PostgreSQL and Redis
 	go vet ./...
 	bash scripts/install-promtool.sh
 	$(SERVICES) go test -count=1 -timeout 15m ./...
+	$(MAKE) test-sdk
+
+sdk: ## build the TypeScript SDK (sdk/js) so it can be installed from this tree
+	bash scripts/sdk-test.sh
+
+test-sdk: ## the TypeScript SDK's tests and every code block of the seeds, against the all-in-one (installs Node if missing)
+	bash scripts/sdk-test.sh test
 
 test-short: ## quick unit tests, no services needed
 	go test -short -count=1 ./...
