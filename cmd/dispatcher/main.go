@@ -15,26 +15,8 @@ func main() { process.Main("dispatcher", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	return process.Serve(ctx, "dispatcher", args, getenv, stdout, func(ctx context.Context, cfg config.Config) error {
-		p := process.New("dispatcher", cfg, stderr)
-		defer p.Close()
-		db, err := p.OpenDB(ctx)
-		if err != nil {
-			return err
-		}
-		nc, err := p.ConnectNATS(ctx)
-		if err != nil {
-			return err
-		}
-		shared, err := p.Share(ctx, db, nc)
-		if err != nil {
-			return err
-		}
-		if err := p.AddDispatcher(ctx, shared); err != nil {
-			return err
-		}
-		if _, err := p.ServeAdmin(); err != nil {
-			return err
-		}
-		return p.Run(ctx)
+		return process.ServeRoles(ctx, "dispatcher", cfg, stderr, func(ctx context.Context, p *process.Process, s *process.Shared) error {
+			return p.AddDispatcher(ctx, s)
+		})
 	})
 }
