@@ -212,8 +212,12 @@ export interface RotateWebhookSecretResponse {
   secret: string;
 }
 
-/** The body a webhook endpoint receives; the signatures are in headers. */
-export interface WebhookPayload<T = Record<string, unknown>> {
+/**
+ * The body a webhook endpoint receives; the signatures are in headers.
+ * data is an object for the events Fluxhook emits; a custom event's data is
+ * whatever JSON value its publisher sent, so give T when you know it.
+ */
+export interface WebhookPayload<T = unknown> {
   id: string;
   event: string;
   timestamp: string;
