@@ -23,7 +23,6 @@ const TIME = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?Z";
 const KEY = "fbk_[A-Za-z0-9_-]{43}";
 const PREFIX = "fbk_[A-Za-z0-9_-]{8}"; // key_prefix: the key's first 12 characters
 const re = (s, flags = "") => new RegExp(s, flags);
-const q = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 // Deliveries that reached the runner's receiver during the block, every one
 // carrying valid X-Fluxbase-Signature and Standard Webhooks signatures.
@@ -158,7 +157,7 @@ export const expectations = {
       events: ["auth.login"],
       trigger: async (ctx) => {
         ctx.testResult = await ctx.userClient.management.webhooks.test(ctx.receiverHook.id);
-        await createClientFor(ctx).auth.login({ email: "user@example.com", password: "password" });
+        await ctx.newClient().auth.login({ email: "user@example.com", password: "password" });
       },
     },
     until: (out) => out.includes("Event: auth.login") && out.includes("Event: webhook.test"),
@@ -259,7 +258,3 @@ export const expectations = {
   38: { setup: "keyUUID", out: [/^Client key revoked$/] },
   39: { setup: "keyUUID", out: [] },
 };
-
-function createClientFor(ctx) {
-  return ctx.newClient();
-}

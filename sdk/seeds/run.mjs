@@ -4,14 +4,14 @@
 // harness.mjs for what the runner prepares around the blocks.
 //
 //   node run.mjs            every block
-//   node run.mjs 14 25      only these (setup still runs in order)
+//   node run.mjs 14 25      only these (the others' setup is skipped)
+//   SEEDS_VERBOSE=1 node run.mjs   also show what passing blocks printed
 //
 // Exit status 0 only when every block passed.
 
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdirSync, readFileSync, rmSync, writeFileSync, realpathSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -140,9 +140,9 @@ await new Promise((r) => receiver.listen(receiverPort, "127.0.0.1", r));
 cleanup.push(() => new Promise((r) => receiver.close(r)));
 const receiverUrl = (path) => `http://127.0.0.1:${receiverPort}${path}`;
 
-const api = (c) => c; // readability: setup calls go through the SDK itself
+// Setup goes through the SDK itself, against the same server.
 const userClient = createClient(server.url);
-await api(userClient).auth.signUp({ ...USER, name: "Example User" });
+await userClient.auth.signUp({ ...USER, name: "Example User" });
 const adminClient = createClient(server.url);
 await adminClient.admin.login(ADMIN);
 
@@ -306,7 +306,7 @@ for (const b of blocks) {
   results.push({ b, problems, r, ms: Date.now() - started, defect });
   const status = problems.length ? "FAIL" : "ok  ";
   console.log(`${status} ${describe(b).trim()}  (${Date.now() - started} ms)`);
-  if (problems.length) {
+  if (problems.length || process.env.SEEDS_VERBOSE) {
     for (const p of problems) console.log(`       - ${p}`);
     if (defect) console.log(`       ! ${defect.note}`);
     const show = (name, text) => text.trim() && console.log(`       ${name}:\n${text.trimEnd().replace(/^/gm, "         | ")}`);

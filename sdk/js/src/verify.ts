@@ -166,7 +166,12 @@ export function verifyStandardWebhook(
   const tolerance = options.toleranceSeconds ?? 300;
   if (Math.abs(nowMs / 1000 - Number(ts)) > tolerance) return false;
 
-  const entries = sigs.split(/\s+/).filter(Boolean);
+  // Space-separated; a trailing comma is dropped because Node joins repeated
+  // header lines with ", ".
+  const entries = sigs
+    .split(/\s+/)
+    .map((e) => e.replace(/,$/, ""))
+    .filter(Boolean);
   const list = Array.isArray(secrets) ? secrets : [secrets];
   let ok = false;
   for (const secret of list) {

@@ -63,6 +63,9 @@ test("Standard Webhooks: any signature of a rotation overlap is accepted, by a r
   assert.equal(verifyStandardWebhook("{}", h, newSecret), true, "new secret");
   assert.equal(verifyStandardWebhook("{}", h, ["whsec_" + randomBytes(32).toString("base64"), newSecret]), true, "a list holding the new one");
   assert.equal(verifyStandardWebhook("{}", h, "whsec_" + randomBytes(32).toString("base64")), false, "neither");
+  // Node joins repeated header lines with ", ".
+  const joined = { ...h, "Webhook-Signature": both.replace(" ", ", ") };
+  assert.equal(verifyStandardWebhook("{}", joined, oldSecret), true, "header lines joined by Node");
 });
 
 test("standardWebhookKey decodes whsec_ base64 exactly as the server does", () => {
