@@ -16,4 +16,16 @@ export {
   FLUXBASE_SIGNATURE_HEADER,
 } from "./verify.js";
 export type { WebhookBody, WebhookHeaders, VerifyStandardWebhookOptions } from "./verify.js";
-export type * from "./types.js";
+// Listed, not `export type *`, so that TypeScript before 5.0 reads the declarations.
+export type {
+  Role, User, AdminUser, AuthResponse, AdminAuthResponse, AuthSession, SignInCredentials,
+  SignUpCredentials, UpdateUserAttributes, MessageResponse, ClientKey, CreateClientKeyRequest,
+  CreateClientKeyResponse, UpdateClientKeyRequest, ListClientKeysResponse,
+  RevokeClientKeyResponse, DeleteClientKeyResponse, Webhook, CreateWebhookRequest,
+  UpdateWebhookRequest, ListWebhooksResponse, DeleteWebhookResponse, TestWebhookResponse,
+  WebhookDeliveryStatus, WebhookDelivery, ListWebhookDeliveriesResponse,
+  RotateWebhookSecretResponse, WebhookPayload, InvitationRole, Invitation,
+  CreateInvitationRequest, CreateInvitationResponse, ListInvitationsOptions,
+  ListInvitationsResponse, ValidateInvitationResponse, AcceptInvitationRequest,
+  AcceptInvitationResponse, RevokeInvitationResponse, PublishEventOptions, PublishEventResponse,
+} from "./types.js";

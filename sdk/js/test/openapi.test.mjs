@@ -134,3 +134,12 @@ test("the SDK's types and the OpenAPI document describe the same shapes", { skip
   }
   assert.deepEqual(problems, [], "the SDK's types and api/openapi.json disagree:\n" + problems.join("\n"));
 });
+
+test("every type of src/types.ts is exported by the package", () => {
+  const files = ["types.ts", "index.ts"].map((f) => join(here, "../src", f));
+  const program = ts.createProgram(files, { strict: true, target: ts.ScriptTarget.ES2020, types: [] });
+  const checker = program.getTypeChecker();
+  const names = (f) => checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(f))).map((s) => s.name);
+  const exported = new Set(names(files[1]));
+  assert.deepEqual(names(files[0]).filter((n) => !exported.has(n)), []);
+});
