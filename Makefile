@@ -30,7 +30,7 @@ build: ## build api, dispatcher, worker and fluxhook into ./bin
 run: build ## run the all-in-one (embedded NATS, SQLite, data in ./data)
 	./bin/fluxhook
 
-test: ## go vet, then every test against real PostgreSQL and Redis
+test: ## go vet, every Go test against real PostgreSQL and Redis, then test-sdk
 	go vet ./...
 	bash scripts/install-promtool.sh
 	$(SERVICES) go test -count=1 -timeout 15m ./...
