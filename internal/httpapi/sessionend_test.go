@@ -87,7 +87,14 @@ func TestPasswordChangeEndsTheOtherSessionsAccessTokens(t *testing.T) {
 
 // replica is one api replica over db: its own services and caches, the
 // given bus, and the test's token secret.
-func replica(t *testing.T, db *store.DB, bus cachebus.Bus, resync time.Duration) *env {
+func replica(t testing.TB, db *store.DB, bus cachebus.Bus, resync time.Duration) *env {
+	t.Helper()
+	return replicaWith(t, db, bus, resync, nil, nil)
+}
+
+// replicaWith is replica with the collaborators POST /events and the
+// webhook test and retry routes need (nil: those routes are not served).
+func replicaWith(t testing.TB, db *store.DB, bus cachebus.Bus, resync time.Duration, events httpapi.EventPublisher, deliveries httpapi.Deliveries) *env {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tokens, err := auth.NewTokens(bytes.Repeat([]byte("k"), 32), "fluxhook-test", 15*time.Minute, time.Now)
@@ -105,7 +112,11 @@ func replica(t *testing.T, db *store.DB, bus cachebus.Bus, resync time.Duration)
 	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: clientkey.New(db, bus, nil),
 		Webhooks: webhooks.New(db, box, outbound.Policy{}, fakeDNS, bus, nil), Tokens: tokens,
 		KeyLimiter: ratelimit.NewLocal(time.Now), AuthLimiter: ratelimit.NewLocal(time.Now),
-		Logger: logger, Registry: prometheus.NewRegistry(), Attempts: db}, httpapi.Options{AuthRateLimit: 10000})
+		Logger: logger, Registry: prometheus.NewRegistry(), Attempts: db, Events: events, Deliveries: deliveries},
+		httpapi.Options{AuthRateLimit: 1000000})
+	if _, err := accounts.EnsureAdmin(context.Background(), "admin@example.com", "admin-password-123"); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, api: api, db: db}

@@ -92,6 +92,9 @@ func (q *Queries) CreateClientKey(ctx context.Context, k *fluxhook.ClientKey) er
 	if err != nil {
 		return fmt.Errorf("encode scopes: %w", err)
 	}
+	if err := checkText(textField("name", k.Name), textPtrField("description", k.Description), jsonField("scopes", []byte(scopes))); err != nil {
+		return err
+	}
 	_, err = q.w.ExecContext(ctx, `INSERT INTO client_keys (`+clientKeyCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
 		k.ID, k.UserID, k.Name, nullString(k.Description), k.KeyPrefix, k.KeyHash, scopes, k.RateLimitPerMinute,
 		q.d.t(k.CreatedAt), q.d.t(k.UpdatedAt), q.d.tp(k.ExpiresAt), q.d.tp(k.RevokedAt), q.d.tp(k.LastUsedAt))
@@ -162,6 +165,9 @@ func (q *Queries) UpdateClientKey(ctx context.Context, k *fluxhook.ClientKey) er
 	scopes, err := jsonArray(k.Scopes)
 	if err != nil {
 		return fmt.Errorf("encode scopes: %w", err)
+	}
+	if err := checkText(textField("name", k.Name), textPtrField("description", k.Description), jsonField("scopes", []byte(scopes))); err != nil {
+		return err
 	}
 	k.UpdatedAt = ts(q.now())
 	k.ExpiresAt = tsp(k.ExpiresAt)

@@ -44,6 +44,9 @@ func (q *Queries) CreateInvitation(ctx context.Context, inv *fluxhook.Invitation
 	inv.ExpiresAt = ts(inv.ExpiresAt)
 	inv.AcceptedAt, inv.RevokedAt = tsp(inv.AcceptedAt), tsp(inv.RevokedAt)
 	inv.Email = strings.ToLower(inv.Email)
+	if err := checkText(textField("email", inv.Email)); err != nil {
+		return err
+	}
 	var invitedBy any
 	if inv.InvitedBy != "" {
 		invitedBy = inv.InvitedBy
@@ -101,6 +104,9 @@ func (q *Queries) ListInvitations(ctx context.Context, includeAccepted, includeE
 // invitations for an email, expired or not, so that a new invitation
 // replaces them. Accepted and revoked ones stay as history.
 func (q *Queries) DeletePendingInvitations(ctx context.Context, email string) (int64, error) {
+	if !storableText(email) {
+		return 0, nil // no stored invitation has such an address
+	}
 	res, err := q.w.ExecContext(ctx, `DELETE FROM invitations WHERE email = $1 AND accepted_at IS NULL AND revoked_at IS NULL`, strings.ToLower(email))
 	if err != nil {
 		return 0, wrapErr("delete pending invitations", err)

@@ -26,6 +26,11 @@ func scanUser(row interface{ Scan(...any) error }) (*fluxhook.User, error) {
 	return &u, nil
 }
 
+// checkUser applies the store's text rule (text.go) to a user's fields.
+func checkUser(u *fluxhook.User) error {
+	return checkText(textField("email", u.Email), textField("name", u.Name), jsonField("metadata", u.Metadata))
+}
+
 func metadataArg(m json.RawMessage) string {
 	if len(m) == 0 {
 		return "{}"
@@ -50,6 +55,9 @@ func (q *Queries) CreateUser(ctx context.Context, u *fluxhook.User) error {
 	if len(u.Metadata) == 0 {
 		u.Metadata = json.RawMessage("{}")
 	}
+	if err := checkUser(u); err != nil {
+		return err
+	}
 	_, err := q.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
 		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.EmailVerified, metadataArg(u.Metadata),
 		q.d.t(u.CreatedAt), q.d.t(u.UpdatedAt), q.d.tp(u.LastLoginAt))
@@ -73,6 +81,9 @@ func (q *Queries) User(ctx context.Context, id string) (*fluxhook.User, error) {
 
 // UserByEmail returns the user with the given email (case-insensitive).
 func (q *Queries) UserByEmail(ctx context.Context, email string) (*fluxhook.User, error) {
+	if !storableText(email) {
+		return nil, fluxhook.NotFound("user")
+	}
 	u, err := scanUser(q.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, strings.ToLower(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fluxhook.NotFound("user")
@@ -84,6 +95,9 @@ func (q *Queries) UserByEmail(ctx context.Context, email string) (*fluxhook.User
 func (q *Queries) UpdateUser(ctx context.Context, u *fluxhook.User) error {
 	u.UpdatedAt = ts(q.now())
 	u.Email = strings.ToLower(u.Email)
+	if err := checkUser(u); err != nil {
+		return err
+	}
 	res, err := q.w.ExecContext(ctx, `UPDATE users SET email = $2, name = $3, role = $4, password_hash = $5,
 		email_verified = $6, metadata = $7, updated_at = $8, last_login_at = $9 WHERE id = $1`,
 		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.EmailVerified, metadataArg(u.Metadata),

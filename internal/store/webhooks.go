@@ -68,6 +68,14 @@ func webhookArgs(w *fluxhook.Webhook) (events string, headers any, err error) {
 	return events, string(b), nil
 }
 
+// checkWebhook applies the store's text rule (text.go) to a webhook's
+// fields, as webhookArgs encodes them.
+func checkWebhook(w *fluxhook.Webhook, events string, headers any) error {
+	h, _ := headers.(string)
+	return checkText(textField("url", w.URL), jsonField("events", []byte(events)), textPtrField("description", w.Description),
+		jsonField("headers", []byte(h)), textPtrField("disabled_reason", w.DisabledReason))
+}
+
 func nullInt(n *int) any {
 	if n == nil {
 		return nil
@@ -93,6 +101,9 @@ func (q *Queries) CreateWebhook(ctx context.Context, w *fluxhook.Webhook) error 
 	w.PrevSecretExpires, w.FailingSince = tsp(w.PrevSecretExpires), tsp(w.FailingSince)
 	events, headers, err := webhookArgs(w)
 	if err != nil {
+		return err
+	}
+	if err := checkWebhook(w, events, headers); err != nil {
 		return err
 	}
 	_, err = q.w.ExecContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
@@ -149,6 +160,9 @@ func (q *Queries) UpdateWebhook(ctx context.Context, w *fluxhook.Webhook) error 
 	}
 	events, headers, err := webhookArgs(w)
 	if err != nil {
+		return err
+	}
+	if err := checkWebhook(w, events, headers); err != nil {
 		return err
 	}
 	w.UpdatedAt = ts(q.now())
