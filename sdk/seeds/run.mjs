@@ -274,8 +274,13 @@ for (const b of blocks) {
       const file = join(runDir, `block${String(b.id).padStart(2, "0")}.mjs`);
       writeFileSync(file, transpile(b.code));
       const placeholders = exp.setup ? await setups[exp.setup](b) : {};
-      const harness = { apiUrl: server.url, placeholders, session: exp.session ?? "user", globals: { email: USER.email, password: USER.password, adminEmail: ADMIN.email, adminPassword: ADMIN.password } };
-      if (b.code.includes("createClient(") && /^const client = /m.test(b.code)) harness.session = null;
+      const harness = {
+        apiUrl: server.url,
+        placeholders,
+        // null: the block makes its own client.
+        session: "session" in exp ? exp.session : "user",
+        globals: { email: USER.email, password: USER.password, adminEmail: ADMIN.email, adminPassword: ADMIN.password },
+      };
       let trigger = null;
       ctx.triggered = ctx.triggerError = ctx.receiverHook = null;
       if (exp.receiver) {
