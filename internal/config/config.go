@@ -41,8 +41,8 @@ const (
 	// 8-character password) or raise it to MaxPasswordLength.
 	DefaultMinPasswordLength = 12
 	MinPasswordLengthFloor   = 8
-	// MaxPasswordLength is also the longest password accepted at all, so
-	// the minimum cannot exceed it.
+	// MaxPasswordLength is the longest password internal/account accepts
+	// (account.MaxPassword): a minimum above it would refuse every password.
 	MaxPasswordLength    = 256
 	minMaxBodyBytes      = 1024
 	maxMaxBodyBytes      = 64 << 20
