@@ -30,6 +30,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 // binary returns the fluxhook all-in-one: $FLUXHOOK_BINARY, else built
 // once per test run from this module.
 func binary(t *testing.T) string {
@@ -43,7 +51,7 @@ func binary(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		builtBin = filepath.Join(dir, "fluxhook")
+		builtBin = filepath.Join(dir, "fluxhook") // removed by TestMain
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 		out, err := exec.Command(goBin, "build", "-o", builtBin, "github.com/fluxhook/fluxhook/cmd/fluxhook").CombinedOutput()
 		if err != nil {

@@ -38,12 +38,12 @@ export function fluxhookBinary() {
   if (built) return built;
   const dir = mkdtempSync(join(tmpdir(), "fluxhook-bin-"));
   const out = join(dir, "fluxhook");
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   execFileSync("go", ["build", "-o", out, "./cmd/fluxhook"], {
     cwd: repoRoot,
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, PATH: `${process.env.PATH}:/usr/local/go/bin` },
   });
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   built = out;
   return out;
 }
