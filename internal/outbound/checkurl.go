@@ -74,7 +74,8 @@ func (p Policy) CheckURL(ctx context.Context, raw string, lookup LookupFunc) err
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("check url: resolve %s: %w", host, ctx.Err())
 	}
-	// A failed lookup leaves addrs empty: accepted, as said above.
+	// A failed lookup is no refusal (see above); whatever addresses did
+	// come back are judged all the same.
 	for _, a := range addrs {
 		if !p.AllowedIP(a) {
 			v := judge(a)
