@@ -104,8 +104,7 @@ func selfCheckReceiver(t *testing.T, rcv *Receiver) {
 	post := func(body []byte, secret, msgID, contentType string) int {
 		t.Helper()
 		h := http.Header{}
-		var s signing.Signer
-		s.Sign(h, []string{secret}, msgID, time.Now(), body)
+		signing.Sign(h, []string{secret}, msgID, time.Now(), body)
 		if tamper != nil {
 			tamper(h)
 		}

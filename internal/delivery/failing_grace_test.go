@@ -126,7 +126,7 @@ func (f *graceFixture) attempt(at time.Time, status int) {
 	f.status.Store(int32(status))
 	eventID := store.NewID()
 	job := wire.Job{DeliveryID: store.NewID(), EventID: eventID, Event: "order.paid", WebhookID: f.hook.ID, Attempt: 1,
-		Payload: json.RawMessage(`{}`), MsgID: wire.JobMsgID(eventID, f.hook.ID)}
+		Payload: json.RawMessage(`{}`)}
 	if err := f.pub.PublishJobs(ctx, []wire.Job{job}); err != nil {
 		f.t.Fatal(err)
 	}

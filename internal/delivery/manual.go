@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
@@ -75,8 +74,7 @@ func (m *Manual) Retry(ctx context.Context, hook *fluxhook.Webhook, deliveryID s
 			Message: "Only a failed delivery can be retried by hand; this one is " + last.Status + "."}
 	}
 	job := wire.Job{DeliveryID: last.DeliveryID, EventID: last.EventID, Event: last.Event, WebhookID: hook.ID,
-		Attempt: last.Attempt + 1, Payload: last.Payload, UserID: hook.UserID,
-		MsgID: "manual." + last.DeliveryID + "." + strconv.Itoa(last.Attempt+1)}
+		Attempt: last.Attempt + 1, Payload: last.Payload, UserID: hook.UserID}
 	if err := m.jobs.PublishJobs(ctx, []wire.Job{job}); err != nil {
 		return nil, fluxhook.Unavailable("message queue", err)
 	}

@@ -15,14 +15,14 @@ type Metrics struct {
 }
 
 // Outcomes counted by fluxhook_delivery_attempts_total.
-var outcomes = []string{"success", "retry", "failed", "gone", "disabled", "dropped", "rate_limited", "deferred", "invalid"}
+var outcomes = []string{"success", "retry", "failed", "gone", "disabled", "dropped", "duplicate", "rate_limited", "deferred", "invalid"}
 
 // NewMetrics registers the worker's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fluxhook_delivery_attempts_total",
-			Help: "Delivery jobs handled by the worker, by outcome: success, retry (failed, retry scheduled), failed (given up, dead-lettered), gone (410), disabled (webhook off), dropped (webhook deleted), rate_limited and deferred (put back without using an attempt), invalid.",
+			Help: "Delivery jobs handled by the worker, by outcome: success, retry (failed, retry scheduled), failed (given up, dead-lettered), gone (410), disabled (webhook off), dropped (webhook deleted), duplicate (already delivered, in a message delivered again), rate_limited and deferred (put back without using an attempt), invalid.",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fluxhook_delivery_attempt_duration_seconds",

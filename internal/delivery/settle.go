@@ -28,21 +28,39 @@ func (a action) String() string {
 	return "none"
 }
 
-// verdict is the decision on one job's message. Every path through
-// Handle ends in one, and settle alone carries it out, so that "the ack
-// follows the durable effect" is checked in one place: an ack verdict
-// is made only by commit and putBack once what they store is stored, and
-// for a job whose webhook no longer exists.
+// verdict is the decision on one job. Every path through a job ends in
+// one, and settle alone carries out a message's, so that "the ack follows
+// the durable effect" is checked in one place: an ack verdict is made
+// only by commit and durable once what they store is stored, and for a
+// job whose webhook no longer exists or that was delivered already.
 type verdict struct {
 	action  action
 	delay   time.Duration // before redelivery, for nak
 	outcome string        // counted in fluxhook_delivery_attempts_total; "" for none
 }
 
-// settle carries out v on msg.
-func (w *Worker) settle(msg jetstream.Msg, v verdict) {
-	if v.outcome != "" {
-		w.metrics.outcome(v.outcome)
+// settle carries out the verdicts of a message's jobs: an ack when every
+// one is an ack, else a term for a message that can never be processed,
+// else a nak after the longest delay asked for.
+func (w *Worker) settle(msg jetstream.Msg, verdicts []verdict) {
+	v := verdict{action: ack}
+	for _, j := range verdicts {
+		if j.outcome != "" {
+			w.metrics.outcome(j.outcome)
+		}
+		switch {
+		case j.action == term:
+			v.action = term
+		case j.action == nak && v.action != term:
+			v.action, v.delay = nak, max(v.delay, j.delay)
+		case j.action != ack && j.action != nak:
+			// A verdict nobody made: hand the message back rather than
+			// lose a job.
+			w.logger.Error("delivery job without a verdict; its message is handed back", "subject", msg.Subject())
+			if v.action == ack {
+				v.action, v.delay = nak, 5*time.Second
+			}
+		}
 	}
 	var err error
 	switch v.action {
@@ -52,20 +70,16 @@ func (w *Worker) settle(msg jetstream.Msg, v verdict) {
 		err = msg.NakWithDelay(v.delay)
 	case term:
 		err = msg.Term()
-	default:
-		// A verdict nobody made: hand the job back rather than lose it.
-		w.logger.Error("delivery job without a verdict; handed back", "subject", msg.Subject())
-		err = msg.Nak()
 	}
 	switch {
 	case err == nil:
 	case v.action == ack:
 		// The message comes back after the ack wait, which at-least-once
-		// allows: a duplicate with the same webhook-id, never a loss.
-		w.logger.Warn("ack delivery job", "subject", msg.Subject(), "err", err)
+		// allows: its delivered jobs are then not sent again.
+		w.logger.Warn("ack delivery jobs", "subject", msg.Subject(), "err", err)
 	default:
 		// It comes back after the ack wait instead of its delay; said
-		// quietly, since while NATS is away every job would say it.
-		w.logger.Debug("settle delivery job", "action", v.action.String(), "subject", msg.Subject(), "err", err)
+		// quietly, since while NATS is away every message would say it.
+		w.logger.Debug("settle delivery jobs", "action", v.action.String(), "subject", msg.Subject(), "err", err)
 	}
 }

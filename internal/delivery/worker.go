@@ -18,13 +18,15 @@ import (
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/retry"
 	"github.com/fluxhook/fluxhook/internal/wire"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Recorder durably records attempts; Record returns once the attempt is
-// committed.
+// committed. Delivered tells which deliveries are recorded as delivered:
+// the worker asks only about a message that came back (after a crash or
+// a failure), so as not to send again what it already delivered.
 type Recorder interface {
 	Record(ctx context.Context, a *fluxhook.Attempt) error
+	Delivered(ctx context.Context, deliveryIDs []string) (map[string]bool, error)
 }
 
 // Scheduler stores retries and dead letters in JetStream.
@@ -55,6 +57,9 @@ const DefaultPerWebhookInFlight = 16
 
 // Options tune the worker.
 type Options struct {
+	// Concurrency is how many attempts are in flight at once (default
+	// 64), whatever the messages they came in.
+	Concurrency  int
 	Schedule     retry.Schedule
 	DisableAfter time.Duration // turn a webhook off after failing this long without a success
 	// PerWebhookInFlight caps attempts in flight to one webhook, so a
@@ -72,12 +77,12 @@ type Options struct {
 	// late, and a run this replica saw end on another one never writes
 	// an old start.
 	FailingGrace time.Duration
-	// MaxFinishing caps the attempts whose record, next step and ack are
-	// under way after their handler returned (default 1024). At the cap
-	// a handler finishes its attempt itself: while the database is down
-	// a worker goes on delivering this many attempts, not its whole
-	// MaxAckPending, which bounds its memory and what a crash would send
-	// again.
+	// MaxFinishing caps the attempts whose outcome (record, next step)
+	// is being stored after their request ended (default 1024). At the
+	// cap an attempt keeps its slot until it can start storing: while
+	// the database is down a worker goes on delivering this many
+	// attempts, not its whole MaxAckPending, which bounds its memory and
+	// what a crash would send again.
 	MaxFinishing int
 	// Now is the clock that decides retries, signatures, slow mode and
 	// health (default time.Now).
@@ -99,15 +104,16 @@ type Worker struct {
 	keeper   keeper
 	rotation rotation
 
-	// finishing counts attempts whose record, next step and ack are
-	// still under way after their handler returned; finishSlots bounds
-	// them.
-	finishing   sync.WaitGroup
-	finishSlots chan struct{}
+	slots       chan struct{}  // attempts in flight
+	finishSlots chan struct{}  // outcomes being stored
+	packs       sync.WaitGroup // messages not yet settled
 }
 
 // New returns a Worker.
 func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Recorder, sched Scheduler, logger *slog.Logger, m *Metrics, o Options) *Worker {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
 	if o.PerWebhookInFlight <= 0 {
 		o.PerWebhookInFlight = DefaultPerWebhookInFlight
 	}
@@ -136,55 +142,14 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		health: &health{hooks: hooks, grace: o.FailingGrace, disableAfter: o.DisableAfter, logger: logger, metrics: m,
 			firstFail: map[string]time.Time{}},
 		keeper:      keeper{every: o.AckWait / 3},
+		slots:       make(chan struct{}, o.Concurrency),
 		finishSlots: make(chan struct{}, o.MaxFinishing),
 	}
 }
 
-// Wait returns once every attempt whose handler has returned is recorded
-// and acked (or handed back). Call it after the consumer has stopped and
-// before the recorder stops.
-func (w *Worker) Wait() { w.finishing.Wait() }
-
-// Handle delivers one job message. The steps that make the attempt's
-// outcome durable (its record, and its retry or dead letter) run after
-// Handle returns, up to MaxFinishing attempts at a time: the handler is
-// free for the next job as soon as the request is done, so group commits
-// and a database restart hold messages instead of handlers.
-func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
-	stop := w.keeper.keep(msg)
-	job, err := wire.DecodeJob(msg.Data())
-	if err != nil {
-		w.logger.Error("undecodable delivery job dropped", "subject", msg.Subject(), "err", err)
-		stop()
-		w.settle(msg, verdict{action: term, outcome: "invalid"})
-		return
-	}
-	v, finish := w.try(ctx, msg, job)
-	if finish == nil {
-		stop()
-		w.settle(msg, v)
-		return
-	}
-	w.later(func() {
-		defer stop()
-		w.settle(msg, finish(ctx))
-	})
-}
-
-// later runs f once a finishing slot is free, after the handler returns;
-// with every slot taken it runs f now, holding the handler.
-func (w *Worker) later(f func()) {
-	select {
-	case w.finishSlots <- struct{}{}:
-	default:
-		f()
-		return
-	}
-	w.finishing.Go(func() {
-		defer func() { <-w.finishSlots }()
-		f()
-	})
-}
+// Wait returns once every message handed to Handle is settled. Call it
+// after the consumer has stopped and before the recorder stops.
+func (w *Worker) Wait() { w.packs.Wait() }
 
 // notSent is the reason recorded for an attempt the open circuit failed
 // without a request.
@@ -193,7 +158,7 @@ const notSent = "not sent: the endpoint timed out on recent deliveries, so it ge
 // try makes the attempt of job, or decides that none can be made now. It
 // returns a verdict to settle at once, or finish: the steps that make the
 // attempt's outcome durable and return the verdict.
-func (w *Worker) try(ctx context.Context, msg jetstream.Msg, job wire.Job) (verdict, func(context.Context) verdict) {
+func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.Context) verdict) {
 	hook, secrets, err := w.hooks.Get(ctx, job.WebhookID)
 	if fluxhook.IsNotFound(err) {
 		// Deleted since the event was dispatched: nobody to deliver to.
@@ -216,13 +181,13 @@ func (w *Worker) try(ctx context.Context, msg jetstream.Msg, job wire.Job) (verd
 		d, _ := w.limiter.Allow(ctx, "webhook:"+hook.ID, ratelimit.PerSecond(*hook.RateLimitPerSecond))
 		if !d.Allowed {
 			// Deferred, not failed: no attempt is used up.
-			return w.putBack(ctx, msg, job, max(d.RetryAfter, 50*time.Millisecond), "rate_limited"), nil
+			return verdict{action: nak, delay: max(d.RetryAfter, 50*time.Millisecond), outcome: "rate_limited"}, nil
 		}
 	}
 	ok, slow := w.gate.acquireWait(ctx, hook.ID)
 	switch {
 	case !ok && !slow:
-		return w.putBack(ctx, msg, job, deferral(w.gate.stalledFor(hook.ID), w.client.Timeout), "deferred"), nil
+		return verdict{action: nak, delay: deferral(w.gate.stalledFor(hook.ID), w.client.Timeout), outcome: "deferred"}, nil
 	case !ok:
 		// The endpoint has been timing out and its one probe is in flight
 		// (an open circuit): this attempt fails without a request and waits
@@ -317,28 +282,6 @@ func (w *Worker) commit(ctx context.Context, job wire.Job, a *fluxhook.Attempt, 
 			w.logger.Warn("store next step of delivery", "delivery_id", job.DeliveryID, "err", err)
 			return verdict{action: nak, delay: 5 * time.Second}
 		}
-	}
-	return verdict{action: ack, outcome: outcome}
-}
-
-// putBack defers a job without using up an attempt. A short wait is a
-// delayed nak; a longer one (or a job put back several times already)
-// is a new scheduled message and the original is acked, because a nak'd
-// message keeps its ack-pending slot while it waits, and a backlog for a
-// slow endpoint must not fill the consumer's slots and starve the
-// healthy endpoints.
-func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, job wire.Job, d time.Duration, outcome string) verdict {
-	n := uint64(1)
-	if meta, err := msg.Metadata(); err == nil {
-		n = meta.NumDelivered
-	}
-	if d < time.Second && n <= 3 {
-		return verdict{action: nak, delay: d, outcome: outcome}
-	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := w.sched.Defer(dctx, job, w.now().Add(max(d, time.Second))); err != nil {
-		return verdict{action: nak, delay: d, outcome: outcome}
 	}
 	return verdict{action: ack, outcome: outcome}
 }

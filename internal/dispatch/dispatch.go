@@ -84,14 +84,17 @@ func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]wire.Job, e
 	jobs := make([]wire.Job, len(subs))
 	for i, s := range subs {
 		jobs[i] = wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, s.id), EventID: e.ID, Event: e.Event, WebhookID: s.id,
-			Attempt: 1, Payload: body, UserID: e.UserID, EventAt: e.Timestamp, MsgID: wire.JobMsgID(e.ID, s.id)}
+			Attempt: 1, Payload: body, UserID: e.UserID, EventAt: e.Timestamp}
 	}
 	return jobs, nil
 }
 
 // Handle dispatches one event message: it acks only after every job is
-// stored, and naks (for redelivery) otherwise. Jobs carry deterministic
-// msg ids, so a redelivered event does not store its jobs twice.
+// stored, and naks (for redelivery) otherwise. The jobs of events
+// dispatched at the same time share messages (events.Publisher packs
+// them). A redelivered event stores its jobs again; they carry the same
+// delivery ids, so the receiver sees the same webhook-id twice, which
+// at-least-once allows.
 func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 	e, err := wire.DecodeEvent(msg.Data())
 	if err != nil {

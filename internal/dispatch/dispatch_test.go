@@ -85,7 +85,7 @@ func TestJobsAreDeterministicAndCarryTheJSBody(t *testing.T) {
 		if string(j.Payload) != want {
 			t.Fatalf("payload %s\nwant    %s", j.Payload, want)
 		}
-		if j.DeliveryID != again[i].DeliveryID || j.MsgID != again[i].MsgID || j.Attempt != 1 {
+		if j.DeliveryID != again[i].DeliveryID || j.Attempt != 1 {
 			t.Fatalf("job %d not deterministic: %+v vs %+v", i, j, again[i])
 		}
 	}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -64,7 +65,7 @@ func BenchmarkJobThroughput(b *testing.B) {
 						err = msg.Ack()
 					}
 					if err == nil {
-						handled.Add(1)
+						handled.Add(int64(bytes.Count(msg.Data(), []byte{'\n'}) + 1))
 					}
 				})
 			}()
@@ -97,7 +98,7 @@ func BenchmarkJobThroughput(b *testing.B) {
 			if err := <-consumed; err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 			b.ReportMetric(float64(b.N)/published.Seconds(), "published/s")
 		})
 	}

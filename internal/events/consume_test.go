@@ -23,7 +23,7 @@ func TestConsumeRunsHandlersInParallel(t *testing.T) {
 			p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
 			ctx := testenv.Context(t, 30*time.Second)
 			n := 3 * concurrency
-			if err := p.pub.PublishJobs(ctx, testJobs(n, "par")); err != nil {
+			if err := p.publishEach(ctx, testJobs(n, "par")); err != nil {
 				t.Fatal(err)
 			}
 
@@ -58,7 +58,7 @@ func TestConsumeDrainsOnCancel(t *testing.T) {
 	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
 	ctx := testenv.Context(t, 30*time.Second)
 	const concurrency, n = 4, 20
-	if err := p.pub.PublishJobs(ctx, testJobs(n, "drain")); err != nil {
+	if err := p.publishEach(ctx, testJobs(n, "drain")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -184,7 +184,7 @@ func TestConsumeSurvivesServerRestart(t *testing.T) {
 
 	const half = 300
 	before, after := testJobs(half, "before"), testJobs(half, "after")
-	if err := p.pub.PublishJobs(ctx, before); err != nil {
+	if err := p.publishEach(ctx, before); err != nil {
 		t.Fatal(err)
 	}
 
@@ -225,7 +225,7 @@ func TestConsumeSurvivesServerRestart(t *testing.T) {
 	// nak'ing its event and trying again.
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := p.pub.PublishJobs(pctx, after)
+		err := p.publishEach(pctx, after)
 		cancel()
 		if err == nil {
 			break
@@ -286,7 +286,7 @@ func TestConsumeRecreatesFailedIterator(t *testing.T) {
 	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{WorkerAckWait: 2 * time.Second})
 	ctx := testenv.Context(t, 30*time.Second)
 	const n = 12
-	if err := p.pub.PublishJobs(ctx, testJobs(n, "fail")); err != nil {
+	if err := p.publishEach(ctx, testJobs(n, "fail")); err != nil {
 		t.Fatal(err)
 	}
 	cons := &failingConsumer{Consumer: p.worker(t), after: 5}

@@ -91,7 +91,6 @@ func testJobs(n int, prefix string) []wire.Job {
 			WebhookID:  webhookID,
 			Attempt:    1,
 			Payload:    json.RawMessage(fmt.Sprintf(`{"id":%q,"event":"user.created","data":{"n":%d}}`, eventID, i)),
-			MsgID:      wire.JobMsgID(eventID, webhookID),
 		}
 	}
 	return jobs
@@ -138,4 +137,15 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// publishEach stores each job as a message of its own (a pack of one),
+// for tests about consuming messages rather than packing them.
+func (p *pipeline) publishEach(ctx context.Context, jobs []wire.Job) error {
+	for _, j := range jobs {
+		if err := p.pub.PublishJobs(ctx, []wire.Job{j}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

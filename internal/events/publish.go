@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,50 +27,40 @@ const maxDeadReasonLen = 1024
 // PublisherOptions tunes a Publisher. The zero value of a field means
 // its default.
 type PublisherOptions struct {
-	// MaxPending (default 4096) bounds asynchronous publishes awaiting
-	// their PubAck across all callers of one Publisher, so a large
-	// fan-out cannot run ahead of the server without limit. A caller
-	// over the bound waits for a free slot up to AckTimeout.
-	MaxPending int
-	// AckTimeout (default 10 s) bounds the wait for each asynchronous
-	// PubAck, which otherwise has no timeout at all.
+	// AckTimeout (default 10 s) bounds the wait for the PubAck of one
+	// message of jobs or retries.
 	AckTimeout time.Duration
 }
 
-// Defaults of PublisherOptions.
-const (
-	DefaultPublishMaxPending = 4096
-	DefaultPublishAckTimeout = 10 * time.Second
-)
+// DefaultPublishAckTimeout is PublisherOptions.AckTimeout's default.
+const DefaultPublishAckTimeout = 10 * time.Second
 
 // Publisher publishes events, jobs, retries and dead letters, each only
-// reported done once JetStream has stored it.
+// reported done once JetStream has stored it. Jobs, retries and
+// deferrals are group-committed: the ones handed over while a message is
+// being stored share the next one (see committer).
 type Publisher struct {
-	js         jetstream.JetStream
-	ackTimeout time.Duration
+	js        jetstream.JetStream
+	jobs      *committer
+	schedules *committer // keyed by the second the jobs are due
 }
 
-// NewPublisher returns a Publisher on nc. It takes the connection rather
-// than a jetstream.JetStream because the bounds on asynchronous
-// publishes are options of the JetStream context itself.
+// NewPublisher returns a Publisher on nc.
 func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
-	if opts.MaxPending == 0 {
-		opts.MaxPending = DefaultPublishMaxPending
-	}
 	if opts.AckTimeout == 0 {
 		opts.AckTimeout = DefaultPublishAckTimeout
 	}
-	if opts.MaxPending < 1 || opts.AckTimeout < 0 {
-		return nil, errors.New("publisher: MaxPending and AckTimeout must be positive")
+	if opts.AckTimeout < 0 {
+		return nil, errors.New("publisher: AckTimeout must be positive")
 	}
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(opts.MaxPending),
-		jetstream.WithPublishAsyncTimeout(opts.AckTimeout),
-	)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	return &Publisher{js: js, ackTimeout: opts.AckTimeout}, nil
+	p := &Publisher{js: js}
+	p.jobs = &committer{store: p.storeJobs, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
+	p.schedules = &committer{store: p.storeSchedule, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
+	return p, nil
 }
 
 // PublishEvent stores e in EVENTS and waits for the PubAck until ctx
@@ -99,99 +90,37 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 	return ack.Duplicate, nil
 }
 
-// PublishJobs stores jobs in DELIVERIES, each on its webhook's shard
-// subject with its MsgID as deduplication id, and waits until every one
-// is acknowledged or ctx ends. Any failure fails the call; the
-// dispatcher then leaves the event unacked, and publishing all the jobs
-// again stores only those that were missing.
+// PublishJobs stores jobs in DELIVERIES, packed with whatever other
+// jobs are handed over meanwhile, and waits until every one is stored or
+// ctx ends. Any failure fails the call; the dispatcher then leaves the
+// event unacked, and publishes all its jobs again later: the ones stored
+// the first time are then stored twice, and delivered twice with the
+// same webhook-id, which at-least-once allows.
 func (p *Publisher) PublishJobs(ctx context.Context, jobs []wire.Job) error {
 	encoded, err := wire.EncodeJobs(jobs)
 	if err != nil {
 		return err
 	}
-	msgs := make([]*nats.Msg, len(jobs))
-	for i, j := range jobs {
-		msgs[i] = &nats.Msg{Subject: DeliverySubject(j.WebhookID), Data: encoded[i]}
-	}
-
-	futures := make([]jetstream.PubAckFuture, 0, len(jobs))
-	for i, m := range msgs {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("publish jobs: %d of %d not sent: %w", len(jobs)-i, len(jobs), err)
-		}
-		f, err := p.js.PublishMsgAsync(m,
-			jetstream.WithMsgID(jobs[i].MsgID),
-			jetstream.WithExpectStream(StreamDeliveries),
-			jetstream.WithStallWait(p.stallWait(ctx)),
-		)
-		if err != nil {
-			return fmt.Errorf("publish job %s: %w", jobs[i].DeliveryID, err)
-		}
-		futures = append(futures, f)
-	}
-
-	var failed int
-	var first error
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			failed++
-			if first == nil {
-				first = fmt.Errorf("job %s: %w", jobs[i].DeliveryID, err)
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("publish jobs: %d of %d not acknowledged: %w", len(futures)-i, len(jobs), ctx.Err())
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("publish jobs: %d of %d failed, first %w", failed, len(jobs), first)
+	if err := p.jobs.addAll(ctx, "", encoded); err != nil {
+		return fmt.Errorf("publish %d jobs: %w", len(jobs), err)
 	}
 	return nil
 }
 
-// stallWait is how long a publish may wait for a free slot under
-// MaxPending. A slot frees at the latest when a pending publish times
-// out, so waiting longer than AckTimeout is pointless, and waiting past
-// ctx's deadline is wrong.
-func (p *Publisher) stallWait(ctx context.Context) time.Duration {
-	d := p.ackTimeout
-	if d <= 0 {
-		d = DefaultPublishAckTimeout
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl); left < d {
-			d = left
-		}
-	}
-	return max(d, time.Millisecond)
+// storeJobs stores one pack of jobs.
+func (p *Publisher) storeJobs(ctx context.Context, _ string, jobs [][]byte) error {
+	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: PackSubject, Data: wire.AppendPack(nil, jobs...)},
+		jetstream.WithExpectStream(StreamDeliveries))
+	return err
 }
 
 // ScheduleRetry stores job in DELIVERIES as a message schedule that the
-// server publishes to the job's delivery subject at at, rounded up to
-// the second (schedules have one-second resolution, and a retry must not
-// come before a Retry-After). job.Attempt is the attempt to be made
-// then. Scheduling the same delivery and attempt again is harmless:
-// within the duplicate window the server drops the repeat, and while
-// the schedule is pending a repeat replaces it.
+// server publishes to the jobs' subject at at, rounded up to the second
+// (schedules have one-second resolution, and a retry must not come
+// before a Retry-After). job.Attempt is the attempt to be made then.
+// Retries and deferrals due in the same second share a message.
 func (p *Publisher) ScheduleRetry(ctx context.Context, job wire.Job, at time.Time) error {
-	subject, err := ScheduleSubject(job.DeliveryID, job.Attempt)
-	if err != nil {
-		return fmt.Errorf("schedule retry of %s: %w", job.DeliveryID, err)
-	}
-	data, err := wire.EncodeJob(job)
-	if err != nil {
-		return err
-	}
-	// No Nats-Schedule-Rollup: it would make the job a roll-up of its
-	// whole delivery shard, purging every other job waiting there.
-	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data},
-		jetstream.WithScheduleAt(ceilSecond(at)),
-		jetstream.WithScheduleTarget(DeliverySubject(job.WebhookID)),
-		jetstream.WithMsgID(subject),
-		jetstream.WithExpectStream(StreamDeliveries),
-	)
-	if err != nil {
+	if err := p.schedule(ctx, job, at); err != nil {
 		return fmt.Errorf("schedule retry of %s attempt %d: %w", job.DeliveryID, job.Attempt, err)
 	}
 	return nil
@@ -199,31 +128,40 @@ func (p *Publisher) ScheduleRetry(ctx context.Context, job wire.Job, at time.Tim
 
 // Defer puts job back to be tried at at (rounded up to the second)
 // without using up an attempt: the worker defers a job whose webhook is
-// busy or rate-limited and acks the original, so a backlog for a slow
-// endpoint waits in the stream instead of holding ack-pending slots that
-// healthy endpoints' jobs need. Every deferral is its own message (its
-// msg id is unique), so it is never mistaken for a repeat of a retry of
-// the same attempt, which ScheduleRetry's dedup would drop.
+// busy or rate-limited, so a backlog for a slow endpoint waits in the
+// stream instead of holding ack-pending slots that healthy endpoints'
+// jobs need.
 func (p *Publisher) Defer(ctx context.Context, job wire.Job, at time.Time) error {
-	subject, err := ScheduleSubject(job.DeliveryID, job.Attempt)
-	if err != nil {
-		return fmt.Errorf("defer %s: %w", job.DeliveryID, err)
+	if err := p.schedule(ctx, job, at); err != nil {
+		return fmt.Errorf("defer %s attempt %d: %w", job.DeliveryID, job.Attempt, err)
 	}
-	subject += ".deferred"
+	return nil
+}
+
+func (p *Publisher) schedule(ctx context.Context, job wire.Job, at time.Time) error {
 	data, err := wire.EncodeJob(job)
 	if err != nil {
 		return err
 	}
-	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data},
-		jetstream.WithScheduleAt(ceilSecond(at)),
-		jetstream.WithScheduleTarget(DeliverySubject(job.WebhookID)),
-		jetstream.WithMsgID(fmt.Sprintf("%s.%d", subject, time.Now().UnixNano())),
+	return p.schedules.add(ctx, strconv.FormatInt(ceilSecond(at).Unix(), 10), data)
+}
+
+// storeSchedule stores one pack of jobs due at the unix second due. The
+// schedule's subject is unique: a second schedule on a subject replaces
+// the first.
+func (p *Publisher) storeSchedule(ctx context.Context, due string, jobs [][]byte) error {
+	sec, err := strconv.ParseInt(due, 10, 64)
+	if err != nil {
+		return err
+	}
+	// No Nats-Schedule-Rollup: it would purge every other job waiting
+	// on the target subject.
+	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: schedulesPrefix + wire.NewID(), Data: wire.AppendPack(nil, jobs...)},
+		jetstream.WithScheduleAt(time.Unix(sec, 0)),
+		jetstream.WithScheduleTarget(PackSubject),
 		jetstream.WithExpectStream(StreamDeliveries),
 	)
-	if err != nil {
-		return fmt.Errorf("defer %s attempt %d: %w", job.DeliveryID, job.Attempt, err)
-	}
-	return nil
+	return err
 }
 
 func ceilSecond(t time.Time) time.Time {

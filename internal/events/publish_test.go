@@ -141,36 +141,35 @@ func TestPublishWithoutStreamsFails(t *testing.T) {
 	}
 }
 
-func TestPublishJobsStoresEachJobOnce(t *testing.T) {
+// TestPublishJobsPacksThem: jobs handed over together are stored in
+// packs of at most wire.MaxPackJobs, and each reaches the worker once.
+func TestPublishJobsPacksThem(t *testing.T) {
 	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
 	ctx := testenv.Context(t, 60*time.Second)
 	const n = 10000
 	jobs := testJobs(n, "d")
-
-	// The second publish is the dispatcher after a crash: every job is
-	// dropped as a duplicate.
-	for run := 1; run <= 2; run++ {
-		if err := p.pub.PublishJobs(ctx, jobs); err != nil {
-			t.Fatalf("PublishJobs run %d: %v", run, err)
-		}
+	if err := p.pub.PublishJobs(ctx, jobs); err != nil {
+		t.Fatalf("PublishJobs: %v", err)
 	}
-	if got := p.streamMsgs(t, StreamDeliveries); got != n {
-		t.Fatalf("DELIVERIES holds %d messages, want %d", got, n)
+	if got, want := p.streamMsgs(t, StreamDeliveries), uint64((n+wire.MaxPackJobs-1)/wire.MaxPackJobs); got != want {
+		t.Fatalf("DELIVERIES holds %d messages, want %d packs", got, want)
 	}
 
 	var mu sync.Mutex
 	seen := make(map[string]int, n)
 	var wrong []string
 	stop, _ := runConsume(t, p.worker(t), 64, func(ctx context.Context, msg jetstream.Msg) {
-		j, err := wire.DecodeJob(msg.Data())
+		pack, err := wire.DecodePack(msg.Data())
 		mu.Lock()
 		switch {
 		case err != nil:
 			wrong = append(wrong, err.Error())
-		case msg.Subject() != DeliverySubject(j.WebhookID):
-			wrong = append(wrong, fmt.Sprintf("%s on %s", j.DeliveryID, msg.Subject()))
+		case msg.Subject() != PackSubject:
+			wrong = append(wrong, fmt.Sprintf("a pack on %s", msg.Subject()))
 		default:
-			seen[j.DeliveryID]++
+			for _, j := range pack {
+				seen[j.DeliveryID]++
+			}
 		}
 		mu.Unlock()
 		if err := msg.DoubleAck(ctx); err != nil {
@@ -217,9 +216,8 @@ func TestPublishJobsRefusesBadJobs(t *testing.T) {
 		name   string
 		change func(*wire.Job)
 	}{
-		{"no msg id", func(j *wire.Job) { j.MsgID = "" }},
-		{"msg id injecting a header", func(j *wire.Job) { j.MsgID = "a\nNats-Rollup: all" }},
 		{"bad payload", func(j *wire.Job) { j.Payload = json.RawMessage("{") }},
+		{"no event id", func(j *wire.Job) { j.EventID = "" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,12 +238,10 @@ func TestScheduleRetry(t *testing.T) {
 	tests := []struct {
 		name  string
 		after time.Duration // from now
-		twice bool
 	}{
-		{"three seconds ahead", 3 * time.Second, false},
-		{"a fraction of a second is rounded up", 2*time.Second + 300*time.Millisecond, false},
-		{"scheduled twice is delivered once", 2 * time.Second, true},
-		{"in the past is delivered at once", -time.Hour, false},
+		{"three seconds ahead", 3 * time.Second},
+		{"a fraction of a second is rounded up", 2*time.Second + 300*time.Millisecond},
+		{"in the past is delivered at once", -time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,11 +256,6 @@ func TestScheduleRetry(t *testing.T) {
 			at := time.Now().Add(tt.after)
 			if err := p.pub.ScheduleRetry(ctx, job, at); err != nil {
 				t.Fatalf("ScheduleRetry: %v", err)
-			}
-			if tt.twice {
-				if err := p.pub.ScheduleRetry(ctx, job, at); err != nil {
-					t.Fatalf("ScheduleRetry again: %v", err)
-				}
 			}
 
 			if tt.after > time.Second {
@@ -300,17 +291,15 @@ func TestScheduleRetry(t *testing.T) {
 				t.Errorf("overdue retry came %s after scheduling", late)
 			}
 
-			if want := DeliverySubject(job.WebhookID); msg.Subject() != want {
-				t.Errorf("retry on %q, want %q", msg.Subject(), want)
+			if msg.Subject() != PackSubject {
+				t.Errorf("retry on %q, want %q", msg.Subject(), PackSubject)
 			}
-			decoded, err := wire.DecodeJob(msg.Data())
+			decoded, err := wire.DecodePack(msg.Data())
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := job
-			want.MsgID = ""
-			if !reflect.DeepEqual(decoded, want) {
-				t.Errorf("retry carries %+v, want %+v", decoded, want)
+			if len(decoded) != 1 || !reflect.DeepEqual(decoded[0], job) {
+				t.Errorf("retry carries %+v, want [%+v]", decoded, job)
 			}
 			if err := msg.DoubleAck(ctx); err != nil {
 				t.Fatal(err)
@@ -396,7 +385,7 @@ func TestPublisherOptionsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	for _, opts := range []PublisherOptions{{MaxPending: -1}, {AckTimeout: -time.Second}} {
+	for _, opts := range []PublisherOptions{{AckTimeout: -time.Second}} {
 		t.Run(fmt.Sprintf("%+v", opts), func(t *testing.T) {
 			if _, err := NewPublisher(nc, opts); err == nil {
 				t.Error("NewPublisher accepted it")
@@ -409,8 +398,7 @@ func TestPublisherOptionsRefused(t *testing.T) {
 }
 
 // TestDeferAfterRetry: a job that arrived through a scheduled retry and
-// is then deferred twice comes back each time; the deferrals are not
-// taken for repeats of the retry (which the msg-id dedup would drop).
+// is then deferred twice comes back each time.
 func TestDeferAfterRetry(t *testing.T) {
 	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
 	worker := p.worker(t)

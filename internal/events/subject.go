@@ -64,6 +64,11 @@ func Shard(webhookID string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
+// PackSubject is where packs of delivery jobs are published (see
+// wire.DecodePack), whichever webhooks they are for: packing jobs of many
+// webhooks in one message is what makes one fsync cover many deliveries.
+const PackSubject = deliveriesPrefix + "packs"
+
 // DeliverySubject returns the subject of delivery jobs for a webhook.
 func DeliverySubject(webhookID string) string {
 	return deliveriesPrefix + strconv.Itoa(Shard(webhookID, DefaultShards))

@@ -96,7 +96,8 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 	}
 	limiter = ratelimit.Instrument(limiter, s.RateMetrics, "webhook")
 	rec := newRecorder(s.DB, p.Registry)
-	w := delivery.New(hooks, client, limiter, rec, s.Publisher, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
+	w := delivery.New(hooks, client, limiter, recorder{rec, s.DB}, s.Publisher, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
+		Concurrency:  cfg.WorkerConcurrency,
 		Schedule:     retry.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
 		DisableAfter: cfg.DisableAfter,
 		AckWait:      cfg.WorkerAckWait,
@@ -123,7 +124,7 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		defer context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, stop) })()
 		done := make(chan error, 1)
 		go func() { done <- rec.Run(rctx) }()
-		err := events.Consume(ctx, cons, cfg.WorkerConcurrency, w.Handle)
+		err := events.Consume(ctx, cons, workerHandlers, w.Handle)
 		w.Wait() // attempts whose records and acks are still under way
 		stop()
 		if rerr := <-done; rerr != nil {
@@ -143,6 +144,23 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 func newRecorder(db *store.DB, reg prometheus.Registerer) *attempts.Recorder {
 	return attempts.New(db, attempts.Options{MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
 }
+
+// recorder is the worker's Recorder: attempts written in group commits,
+// and the delivered ones looked up in the database.
+type recorder struct {
+	*attempts.Recorder
+	db *store.DB
+}
+
+func (r recorder) Delivered(ctx context.Context, ids []string) (map[string]bool, error) {
+	return r.db.Delivered(ctx, ids)
+}
+
+// workerHandlers is how many messages of jobs a worker takes at once. A
+// handler only starts a message's jobs, each on an attempt slot
+// (FLUXHOOK_WORKER_CONCURRENCY of them), and returns; so a few keep the
+// slots busy, and the client buffers no more messages than that ahead.
+const workerHandlers = 4
 
 // dispatcherConcurrency is how many events a dispatcher fans out at once.
 // Each waits for its jobs' PubAcks, which on an R3 cluster are a

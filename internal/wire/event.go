@@ -45,6 +45,10 @@ func validateEvent(e fluxhook.Event) error {
 	return fluxhook.ValidateEventName(e.Event)
 }
 
+// maxMsgIDLen bounds deduplication ids: the server keeps every id of
+// the duplicate window in memory.
+const maxMsgIDLen = 512
+
 // validateMsgID keeps ids that end up in a Nats-Msg-Id header sane. A
 // CR or LF would end the header and let the rest of the id inject
 // headers of its own (Nats-Schedule, Nats-Rollup, …), and event ids can

@@ -16,10 +16,6 @@ import (
 // ignore fields they do not know.
 const JobVersion = 1
 
-// maxMsgIDLen bounds deduplication ids: the server keeps every id of
-// the duplicate window in memory.
-const maxMsgIDLen = 512
-
 // Job is one delivery attempt of one event to one webhook, as it travels
 // through the DELIVERIES stream.
 type Job struct {
@@ -42,11 +38,6 @@ type Job struct {
 	UserID  string
 	// EventAt is the event's timestamp, for the event-to-delivery latency.
 	EventAt time.Time
-
-	// MsgID deduplicates the publish of this job in PublishJobs; it is
-	// not part of the encoded job. Use JobMsgID for jobs made from an
-	// event, so publishing an event's jobs twice stores them once.
-	MsgID string
 }
 
 // jobHeader is the encoded job without its payload, which EncodeJob
@@ -107,7 +98,18 @@ func encodeJob(j Job) ([]byte, error) {
 	// json.Marshal would compact and HTML-escape a RawMessage, so the
 	// payload is spliced in after the encoded header instead.
 	out = append(out, `,"payload":`...)
-	out = append(out, j.Payload...)
+	if bytes.IndexByte(j.Payload, '\n') >= 0 {
+		// A pack puts each job on a line of its own: a line break in the
+		// payload can only be white space between tokens, which goes.
+		// Payloads Fluxhook makes (jsjson) never hold one.
+		var b bytes.Buffer
+		if err := json.Compact(&b, j.Payload); err != nil {
+			return nil, fmt.Errorf("encode job %s: payload: %w", j.DeliveryID, err)
+		}
+		out = append(out, b.Bytes()...)
+	} else {
+		out = append(out, j.Payload...)
+	}
 	out = append(out, '}')
 	return out, nil
 }
@@ -326,23 +328,12 @@ func (j Job) validateHeader() error {
 	return nil
 }
 
-// JobMsgID is the deduplication id of the first job of a delivery. It
-// depends only on the event and the webhook, so a dispatcher that
-// publishes the same event's jobs again (after a crash or a failed
-// PubAck) produces ids the server drops as duplicates.
-func JobMsgID(eventID, webhookID string) string {
-	return eventID + "." + webhookID
-}
-
-// EncodeJobs encodes jobs for PublishJobs, checking each one's MsgID as
-// well. The jobs of one event share their payload, which is checked once.
+// EncodeJobs encodes jobs, each as EncodeJob does. The jobs of one event
+// share their payload, which is checked once.
 func EncodeJobs(jobs []Job) ([][]byte, error) {
 	out := make([][]byte, len(jobs))
 	var checked json.RawMessage
 	for i, j := range jobs {
-		if err := validateMsgID(j.MsgID); err != nil {
-			return nil, fmt.Errorf("encode job %s: msg id: %w", j.DeliveryID, err)
-		}
 		if err := j.validateHeader(); err != nil {
 			return nil, fmt.Errorf("encode job: %w", err)
 		}
