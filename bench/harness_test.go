@@ -533,13 +533,13 @@ func (in *instance) mustCall(tb testing.TB, method, path, auth string, body any,
 }
 
 // createWebhook subscribes url to every event and returns its secret.
-func (in *instance) createWebhook(tb testing.TB, url string) string {
+func (in *instance) createWebhook(tb testing.TB, url string, events []string) string {
 	tb.Helper()
 	var hook struct {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
 	}
-	in.mustCall(tb, "POST", "/webhooks", in.token, map[string]any{"url": url, "events": []string{"*"}, "description": "bench"}, 201, &hook)
+	in.mustCall(tb, "POST", "/webhooks", in.token, map[string]any{"url": url, "events": events, "description": "bench"}, 201, &hook)
 	if hook.Secret == "" {
 		tb.Fatalf("POST /webhooks: no secret in the answer")
 	}
@@ -759,6 +759,37 @@ func perSecond(outcomes string, secs float64) string {
 		parts[i] = fmt.Sprintf("%s %.0f", name, v/secs)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// storedMsgs is how many messages EVENTS and DELIVERIES have stored since
+// they were made (their last sequence numbers): with work-queue streams
+// each is written once and removed once, so twice the growth between two
+// readings is the JetStream writes in between.
+func (in *instance) storedMsgs() (uint64, error) {
+	nc, err := nats.Connect(in.nats, nats.Name("fluxhook-bench"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var n uint64
+	for _, name := range []string{events.StreamEvents, events.StreamDeliveries} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return 0, err
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		n += info.State.LastSeq
+	}
+	return n, nil
 }
 
 // consumers reads the dispatcher's and the worker's JetStream consumer
