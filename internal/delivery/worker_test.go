@@ -572,3 +572,65 @@ func TestSlowAttemptIsNotRedelivered(t *testing.T) {
 			n, info.NumRedelivered, len(p.attempts(hook.ID)))
 	}
 }
+
+// TestPackedEventsAndJobsAreDeliveredOnce: events published together
+// without idempotency keys share EVENTS messages, their jobs share
+// DELIVERIES messages, and every event reaches every webhook once, with
+// a webhook-id of its own.
+func TestPackedEventsAndJobsAreDeliveredOnce(t *testing.T) {
+	p := newPipeline(t, 8, 5*time.Second)
+	const hooks, n = 3, 200
+	var rcvs []*receiver
+	for range hooks {
+		secret := signing.NewSecret()
+		r := newReceiver(t, secret, func(int) int { return 200 })
+		p.webhook(r.URL, secret)
+		rcvs = append(rcvs, r)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			b, _ := json.Marshal(map[string]any{"i": i})
+			if err := p.pub.PackEvent(ctx, fluxhook.Event{ID: store.NewID(), Event: "order.paid", Timestamp: time.Now().UTC(), Data: b}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, 30*time.Second, "every event at every webhook", func() bool {
+		for _, r := range rcvs {
+			if r.count() < n {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show
+	for i, r := range rcvs {
+		r.mu.Lock()
+		ids := map[string]bool{}
+		for _, req := range r.requests {
+			ids[req.Header.Get("Webhook-Id")] = true
+		}
+		count, bad := len(r.requests), r.badSigs
+		r.mu.Unlock()
+		if count != n || len(ids) != n || bad != 0 {
+			t.Errorf("webhook %d: %d requests, %d webhook-ids, %d bad signatures; want %d, %d, 0", i, count, len(ids), bad, n, n)
+		}
+	}
+	s, err := p.js.Stream(ctx, events.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent publishers share messages: fewer messages than events.
+	// (A lone publisher's event would go alone; 200 at once cannot all.)
+	if info.State.LastSeq >= n {
+		t.Errorf("EVENTS stored %d messages for %d events published at once; want them packed", info.State.LastSeq, n)
+	}
+	t.Logf("%d events in %d EVENTS messages", n, info.State.LastSeq)
+}

@@ -89,24 +89,29 @@ func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]wire.Job, e
 	return jobs, nil
 }
 
-// Handle dispatches one event message: it acks only after every job is
-// stored, and naks (for redelivery) otherwise. The jobs of events
-// dispatched at the same time share messages (events.Publisher packs
-// them). A redelivered event stores its jobs again; they carry the same
-// delivery ids, so the receiver sees the same webhook-id twice, which
-// at-least-once allows.
+// Handle dispatches one message of EVENTS: an event, or a pack of them.
+// It acks only after every job of every event is stored, and naks (for
+// redelivery) otherwise. The jobs of events dispatched at the same time
+// share messages (events.Publisher packs them). A redelivered event
+// stores its jobs again; they carry the same delivery ids, so the
+// receiver sees the same webhook-id twice, which at-least-once allows.
 func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
-	e, err := wire.DecodeEvent(msg.Data())
+	evs, err := wire.DecodeEvents(msg.Data())
 	if err != nil {
-		d.logger.Error("undecodable event dropped", "subject", msg.Subject(), "err", err)
+		d.logger.Error("undecodable events dropped", "subject", msg.Subject(), "err", err)
 		d.metrics.events.WithLabelValues("invalid").Inc()
 		_ = msg.Term()
 		return
 	}
-	jobs, err := d.Jobs(ctx, &e)
-	if err != nil {
-		d.fail(msg, &e, err)
-		return
+	var jobs []wire.Job
+	fanout := make([]int, len(evs))
+	for i := range evs {
+		ej, err := d.Jobs(ctx, &evs[i])
+		if err != nil {
+			d.fail(msg, evs, err)
+			return
+		}
+		jobs, fanout[i] = append(jobs, ej...), len(ej)
 	}
 	for start := 0; start < len(jobs); start += publishChunk {
 		end := min(start+publishChunk, len(jobs))
@@ -114,25 +119,28 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 		err := d.pub.PublishJobs(pctx, jobs[start:end])
 		cancel()
 		if err != nil {
-			d.fail(msg, &e, err)
+			d.fail(msg, evs, err)
 			return
 		}
 	}
 	if err := msg.Ack(); err != nil {
-		// The jobs are stored; a redelivery will store nothing new.
-		d.logger.Warn("ack event", "event_id", e.ID, "err", err)
+		// The jobs are stored; a redelivery stores them again.
+		d.logger.Warn("ack events", "event_id", evs[0].ID, "events", len(evs), "err", err)
 	}
-	d.metrics.fanout.Observe(float64(len(jobs)))
-	if len(jobs) == 0 {
-		d.metrics.events.WithLabelValues("no_subscribers").Inc()
-		return
+	now := d.now()
+	for i, e := range evs {
+		d.metrics.fanout.Observe(float64(fanout[i]))
+		if fanout[i] == 0 {
+			d.metrics.events.WithLabelValues("no_subscribers").Inc()
+			continue
+		}
+		d.metrics.events.WithLabelValues("dispatched").Inc()
+		d.metrics.latency.Observe(now.Sub(e.Timestamp).Seconds())
 	}
-	d.metrics.events.WithLabelValues("dispatched").Inc()
-	d.metrics.latency.Observe(d.now().Sub(e.Timestamp).Seconds())
 }
 
-func (d *Dispatcher) fail(msg jetstream.Msg, e *fluxhook.Event, err error) {
-	d.metrics.events.WithLabelValues("error").Inc()
-	d.logger.Warn("dispatch failed; the event will be redelivered", "event_id", e.ID, "event", e.Event, "err", err)
+func (d *Dispatcher) fail(msg jetstream.Msg, evs []fluxhook.Event, err error) {
+	d.metrics.events.WithLabelValues("error").Add(float64(len(evs)))
+	d.logger.Warn("dispatch failed; the events will be redelivered", "event_id", evs[0].ID, "event", evs[0].Event, "events", len(evs), "err", err)
 	_ = msg.NakWithDelay(2 * time.Second)
 }

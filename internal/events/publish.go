@@ -41,6 +41,7 @@ const DefaultPublishAckTimeout = 10 * time.Second
 // being stored share the next one (see committer).
 type Publisher struct {
 	js        jetstream.JetStream
+	events    *committer
 	jobs      *committer
 	schedules *committer // keyed by the second the jobs are due
 }
@@ -58,6 +59,7 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
 	p := &Publisher{js: js}
+	p.events = &committer{store: p.storeEvents, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
 	p.jobs = &committer{store: p.storeJobs, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
 	p.schedules = &committer{store: p.storeSchedule, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
 	return p, nil
@@ -88,6 +90,28 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 		return false, fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return ack.Duplicate, nil
+}
+
+// PackEvent stores e in EVENTS, packed with the other events handed over
+// meanwhile (group commit), and waits until it is stored or ctx ends. It
+// is for events that cannot be repeats (their ids are new): unlike
+// PublishEvent it has no deduplication, which works per message.
+func (p *Publisher) PackEvent(ctx context.Context, e fluxhook.Event) error {
+	data, err := wire.EncodeEvent(e)
+	if err != nil {
+		return err
+	}
+	if err := p.events.add(ctx, "", data); err != nil {
+		return fmt.Errorf("publish event %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// storeEvents stores one pack of events.
+func (p *Publisher) storeEvents(ctx context.Context, _ string, events [][]byte) error {
+	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: EventPackSubject, Data: wire.AppendPack(nil, events...)},
+		jetstream.WithExpectStream(StreamEvents))
+	return err
 }
 
 // PublishJobs stores jobs in DELIVERIES, packed with whatever other

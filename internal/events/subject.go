@@ -64,6 +64,10 @@ func Shard(webhookID string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
+// EventPackSubject is where packs of events are published (PackEvent);
+// an event name has at least two words, so none is published here.
+const EventPackSubject = eventsPrefix + "packs"
+
 // PackSubject is where packs of delivery jobs are published (see
 // wire.DecodePack), whichever webhooks they are for: packing jobs of many
 // webhooks in one message is what makes one fsync cover many deliveries.

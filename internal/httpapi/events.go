@@ -21,6 +21,9 @@ import (
 // the same id was already stored within the duplicate window.
 type EventPublisher interface {
 	PublishEvent(ctx context.Context, e fluxhook.Event) (duplicate bool, err error)
+	// PackEvent stores an event that cannot be a repeat (no idempotency
+	// key), packed with others: one stored message for many events.
+	PackEvent(ctx context.Context, e fluxhook.Event) error
 }
 
 // DefaultPublishTimeout bounds the wait for JetStream's PubAck in
@@ -113,7 +116,13 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.PublishTimeout)
 	defer cancel()
-	duplicate, err := s.events.PublishEvent(ctx, e)
+	var duplicate bool
+	var err error
+	if key == "" {
+		err = s.events.PackEvent(ctx, e)
+	} else {
+		duplicate, err = s.events.PublishEvent(ctx, e)
+	}
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):
 		return &fluxhook.Error{Kind: fluxhook.KindTooLarge, Code: "PAYLOAD_TOO_LARGE", Message: "The event is larger than the event stream's message size limit; send less data.", Err: err}

@@ -80,11 +80,13 @@ func (e *eventsEnv) stored() []storedEvent {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		ev, err := wire.DecodeEvent(m.Data)
+		evs, err := wire.DecodeEvents(m.Data)
 		if err != nil {
-			e.t.Fatalf("message %d is not an event envelope: %v", seq, err)
+			e.t.Fatalf("message %d is not an event envelope or a pack of them: %v", seq, err)
 		}
-		out = append(out, storedEvent{m.Subject, m.Header.Get(nats.MsgIdHdr), ev})
+		for _, ev := range evs {
+			out = append(out, storedEvent{m.Subject, m.Header.Get(nats.MsgIdHdr), ev})
+		}
 	}
 	return out
 }
@@ -122,8 +124,11 @@ func TestPublishEventStoresTheEnvelope(t *testing.T) {
 		t.Fatalf("EVENTS holds %d messages, want 1", len(got))
 	}
 	m := got[0]
-	if m.subject != "fluxhook.events.order.shipped" || m.msgID != id {
-		t.Errorf("stored on %q with Nats-Msg-Id %q, want fluxhook.events.order.shipped and %q", m.subject, m.msgID, id)
+	// Without an idempotency key an event cannot be a repeat: it is
+	// packed with whatever else arrives meanwhile, on the packs' subject,
+	// and not deduplicated.
+	if m.subject != events.EventPackSubject || m.msgID != "" {
+		t.Errorf("stored on %q with Nats-Msg-Id %q, want %s and none", m.subject, m.msgID, events.EventPackSubject)
 	}
 	ev := m.event
 	var gotData any
@@ -197,10 +202,13 @@ func TestPublishEventIsIdempotent(t *testing.T) {
 	}
 	got := e.stored()
 	if len(got) != len(distinct) {
-		t.Fatalf("EVENTS holds %d messages, want %d (one per distinct id)", len(got), len(distinct))
+		t.Fatalf("EVENTS holds %d events, want %d (one per distinct id)", len(got), len(distinct))
 	}
 	for _, m := range got {
-		if !distinct[m.msgID] || m.event.ID != m.msgID {
+		// A keyed event is stored alone, deduplicated by its id; one
+		// without a key is packed, with no id to deduplicate by.
+		keyed := m.msgID != ""
+		if !distinct[m.event.ID] || (keyed && m.event.ID != m.msgID) || (!keyed && m.subject != events.EventPackSubject) {
 			t.Errorf("unexpected message %+v", m)
 		}
 	}

@@ -34,6 +34,11 @@ func (m *memEvents) PublishEvent(_ context.Context, e fluxhook.Event) (bool, err
 	return dup, nil
 }
 
+func (m *memEvents) PackEvent(ctx context.Context, e fluxhook.Event) error {
+	_, err := m.PublishEvent(ctx, e)
+	return err
+}
+
 // noDeliveries answers the webhook test and retry routes without sending
 // anything anywhere.
 type noDeliveries struct{}

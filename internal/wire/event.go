@@ -67,3 +67,27 @@ func validateMsgID(id string) error {
 	}
 	return nil
 }
+
+// DecodeEvents parses an EVENTS message: one event as EncodeEvent writes
+// it, or a pack of them, one per line (AppendPack). An encoded event
+// never holds a line break: encoding/json escapes them in strings and
+// compacts the data.
+func DecodeEvents(data []byte) ([]fluxhook.Event, error) {
+	n := bytes.Count(data, []byte{'\n'}) + 1
+	if n > MaxPackJobs {
+		return nil, fmt.Errorf("decode events: %d events, at most %d are allowed", n, MaxPackJobs)
+	}
+	out := make([]fluxhook.Event, 0, n)
+	for rest := data; ; {
+		line, tail, more := bytes.Cut(rest, []byte{'\n'})
+		e, err := DecodeEvent(line)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", len(out)+1, err)
+		}
+		out = append(out, e)
+		if !more {
+			return out, nil
+		}
+		rest = tail
+	}
+}

@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -57,5 +59,44 @@ func TestEventRefused(t *testing.T) {
 				t.Errorf("DecodeEvent accepted %s", raw)
 			}
 		})
+	}
+}
+
+// TestDecodeEventsReadsPacksAndSingleEvents: an EVENTS message is one
+// event as EncodeEvent writes it, or several, one per line; the data
+// may hold line breaks in strings (escaped) and between tokens
+// (compacted away), and still each event is one line.
+func TestDecodeEventsReadsPacksAndSingleEvents(t *testing.T) {
+	var evs []fluxhook.Event
+	var encoded [][]byte
+	for i, data := range []string{`{"a":"line\nbreak"}`, "{\n  \"b\": [1,\n 2]\n}", `7`} {
+		e := fluxhook.Event{ID: fmt.Sprint("e", i), Event: "order.paid", Timestamp: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Data: json.RawMessage(data)}
+		b, err := EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.IndexByte(b, '\n') >= 0 {
+			t.Fatalf("encoded event %d holds a line break: %q", i, b)
+		}
+		evs, encoded = append(evs, e), append(encoded, b)
+	}
+	got, err := DecodeEvents(AppendPack(nil, encoded...))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("DecodeEvents: %d events, %v", len(got), err)
+	}
+	for i := range got {
+		if got[i].ID != evs[i].ID || !json.Valid(got[i].Data) {
+			t.Errorf("event %d: %+v", i, got[i])
+		}
+	}
+	if string(got[1].Data) != `{"b":[1,2]}` {
+		t.Errorf("data %s, want it compacted", got[1].Data)
+	}
+	one, err := DecodeEvents(encoded[0])
+	if err != nil || len(one) != 1 || one[0].ID != "e0" {
+		t.Fatalf("a single event read as %+v, %v", one, err)
+	}
+	if _, err := DecodeEvents(AppendPack(nil, encoded[0], []byte("{"))); err == nil {
+		t.Fatal("a pack with a broken event was accepted")
 	}
 }

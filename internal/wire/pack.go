@@ -13,9 +13,10 @@ import (
 // the same. Packing many jobs in one message is how one stored message
 // (one fsync) covers many deliveries.
 
-// MaxPackJobs and MaxPackBytes bound a pack, so that a message stays far
-// below NATS's 1 MiB default payload limit; a job larger than
-// MaxPackBytes travels alone.
+// MaxPackJobs and MaxPackBytes bound a pack (of jobs, or of events, which
+// EVENTS messages carry the same way), so that a message stays far below
+// NATS's 1 MiB default payload limit; an item larger than MaxPackBytes
+// travels alone.
 const (
 	MaxPackJobs  = 256
 	MaxPackBytes = 512 << 10
