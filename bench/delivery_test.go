@@ -34,6 +34,7 @@ const (
 	// client keys (100,000 a minute each, so several).
 	loadWebhooks   = 20
 	hangingHooks   = 2 // 10% of loadWebhooks
+	deadHooks      = loadWebhooks / 2
 	clientKeys     = 8
 	loadPublishers = 32
 	// backlogCap bounds the deliveries accepted but not yet arrived when
@@ -103,6 +104,9 @@ func deliveryBody(id string, t time.Time) []byte {
 //   - <db>/one_to_one: 1,000 webhooks, each on a loopback port of its
 //     own and subscribed to an event name of its own, each event to one
 //     of them in turn, as fast as delivered: the multi-tenant shape;
+//   - <db>/dead: as sustained with 10 of the 20 endpoints refusing
+//     connections: the 10 healthy ones' deliveries a second, and their
+//     ratio to <db>/dead_alone's, the same 10 webhooks alone;
 //   - <db>/hanging: as sustained with 2 of the 20 endpoints never
 //     answering (until FLUXHOOK_DELIVERY_TIMEOUT): the 18 healthy ones'
 //     deliveries a second, and their ratio to sustained's.
@@ -169,6 +173,16 @@ func BenchmarkDelivery(b *testing.B) {
 				b.ReportMetric(r.cpuPerDelivery(), "fluxhook_cpu_µs/delivery")
 				b.ReportMetric(r.writesPerDelivery, "js_writes/delivery")
 				b.ReportMetric(ms(r.lat.p50), "p50_ms")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+			b.Run("dead", func(b *testing.B) {
+				r, base := deadEndpoints(b, db), deadAlone(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.deliveries, "healthy_deliveries/s")
+				b.ReportMetric(base.deliveries, "alone_deliveries/s")
+				b.ReportMetric(100*r.deliveries/base.deliveries, "%_of_alone")
+				b.ReportMetric(r.writesPerDelivery, "js_writes/delivery")
 				b.ReportMetric(ms(r.lat.p99), "p99_ms")
 			})
 			b.Run("hanging", func(b *testing.B) {
@@ -271,7 +285,7 @@ func ceiling(b *testing.B) ceilingResult {
 }
 
 func measureCeiling(b *testing.B) ceilingResult {
-	rcv := newReceiver(b, loadWebhooks, 0, false)
+	rcv := newReceiver(b, loadWebhooks, 0, 0, false)
 	defer rcv.close()
 	client := outbound.NewClient(outbound.Policy{AllowInsecure: true, AllowPrivate: true}, outbound.ClientOptions{Timeout: 10 * time.Second, UserAgent: "Fluxhook/bench",
 		MaxIdleConnsPerHost: delivery.DefaultPerWebhookInFlight}) // as the worker's
@@ -327,6 +341,7 @@ type scenario struct {
 	db       string // sqlite or postgres
 	webhooks int
 	hanging  int
+	dead     int // endpoints refusing connections
 	// oneToOne subscribes each webhook to an event name of its own and
 	// sends each event to one of them, in turn: the multi-tenant shape.
 	oneToOne   bool
@@ -386,6 +401,19 @@ func oneToOne(b *testing.B, db string) loadResult {
 	})
 }
 
+func deadEndpoints(b *testing.B, db string) loadResult {
+	return once(db+"/dead", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: loadWebhooks, dead: deadHooks, publishers: loadPublishers, warm: loadWarm, measure: loadDuration(b)})
+	})
+}
+
+// deadAlone is dead's healthy webhooks alone: its baseline.
+func deadAlone(b *testing.B, db string) loadResult {
+	return once(db+"/dead_alone", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: loadWebhooks - deadHooks, publishers: loadPublishers, warm: loadWarm, measure: loadDuration(b)})
+	})
+}
+
 func hanging(b *testing.B, db string) loadResult {
 	return once(db+"/hanging", func() loadResult {
 		return runLoad(b, scenario{db: db, webhooks: loadWebhooks, hanging: hangingHooks, publishers: loadPublishers, warm: loadWarm, measure: loadDuration(b)})
@@ -414,7 +442,7 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 	if sc.db == "postgres" {
 		dbURL = testenv.PostgresURL(b)
 	}
-	rcv := newReceiver(b, sc.webhooks, sc.hanging, true)
+	rcv := newReceiver(b, sc.webhooks, sc.hanging, sc.dead, true)
 	defer rcv.close()
 	in := startFluxhook(b, dbURL, map[string]string{"FLUXHOOK_DELIVERY_TIMEOUT": deliveryTimeout})
 	defer in.stop(b)
@@ -586,13 +614,16 @@ func report(dbs []string) string {
 	fmt.Fprintf(&sb, "\n%-9s %-10s %8s %11s %9s %8s %8s %8s  %s\n", "db", "scenario", "events/s", "deliveries/s", "ratio", "p50 ms", "p99 ms", "max ms", "CPU cores")
 	for _, db := range dbs {
 		base, haveBase := lookup[loadResult](db + "/sustained")
-		for _, name := range []string{"paced", "sustained", "one_to_one", "hanging"} {
+		alone, haveAlone := lookup[loadResult](db + "/dead_alone")
+		for _, name := range []string{"paced", "sustained", "one_to_one", "dead_alone", "dead", "hanging"} {
 			r, ok := lookup[loadResult](db + "/" + name)
 			if !ok {
 				continue
 			}
 			ratio := "-"
 			switch {
+			case name == "dead" && haveAlone && alone.deliveries > 0:
+				ratio = fmt.Sprintf("%.1f%%a", 100*r.deliveries/alone.deliveries)
 			case (name == "sustained" || name == "one_to_one") && c.posts > 0:
 				ratio = fmt.Sprintf("%.1f%%c", 100*r.deliveries/c.posts)
 			case name == "hanging" && haveBase && base.deliveries > 0:
@@ -631,7 +662,8 @@ func report(dbs []string) string {
 			}
 		}
 	}
-	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging)\n")
+	sb.WriteString("\nratio: %c = deliveries/s ÷ ceiling posts/s; %b = healthy endpoints' deliveries/s ÷ sustained's (same 20 webhooks, 2 of them hanging);\n" +
+		"  %a = dead's 10 healthy endpoints' deliveries/s ÷ dead_alone's (the same 10 without the 10 endpoints refusing connections)\n")
 	if url := os.Getenv("FLUXHOOK_BENCH_NATS_URL"); url != "" {
 		fmt.Fprintf(&sb, "JetStream: external, %s, streams R%s (FLUXHOOK_BENCH_NATS_URL, FLUXHOOK_BENCH_STREAM_REPLICAS)\n",
 			url, cmp.Or(os.Getenv("FLUXHOOK_BENCH_STREAM_REPLICAS"), "1"))
@@ -646,7 +678,7 @@ func report(dbs []string) string {
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
 	for _, db := range dbs {
-		for _, name := range []string{"paced", "sustained", "one_to_one", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "dead", "hanging"} {
 			if r, ok := lookup[loadResult](db + "/" + name); ok {
 				fmt.Fprintf(&sb, "%s/%s: %s", db, name, r.detail())
 			}

@@ -45,6 +45,7 @@ type receiver struct {
 	srv       *http.Server
 	urls      []string
 	hanging   []bool
+	dead      []bool // refuse connections: nothing listens on their ports
 	closing   chan struct{}
 	closeOnce sync.Once
 
@@ -79,11 +80,12 @@ type window struct {
 // sliceLen is the length of the slices a window is cut into.
 const sliceLen = 5 * time.Second
 
-func newReceiver(tb testing.TB, endpoints, hanging int, dedupe bool) *receiver {
+func newReceiver(tb testing.TB, endpoints, hanging, dead int, dedupe bool) *receiver {
 	tb.Helper()
 	r := &receiver{
 		urls:     make([]string, endpoints),
 		hanging:  make([]bool, endpoints),
+		dead:     make([]bool, endpoints),
 		closing:  make(chan struct{}),
 		total:    make([]atomic.Int64, endpoints),
 		secrets:  make([]atomic.Pointer[string], endpoints),
@@ -96,6 +98,10 @@ func newReceiver(tb testing.TB, endpoints, hanging int, dedupe bool) *receiver {
 	for i := range hanging {
 		r.hanging[(i*endpoints)/hanging] = true
 	}
+	// The dead endpoints too, one place after each of their share.
+	for i := range dead {
+		r.dead[((i*endpoints)/dead+1)%endpoints] = true
+	}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	for i := range endpoints {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -103,6 +109,11 @@ func newReceiver(tb testing.TB, endpoints, hanging int, dedupe bool) *receiver {
 			tb.Fatalf("receiver listen: %v", err)
 		}
 		r.urls[i] = fmt.Sprintf("http://%s/h/%d", ln.Addr(), i)
+		if r.dead[i] {
+			// Nothing listens there: connections are refused.
+			ln.Close()
+			continue
+		}
 		go func() { _ = r.srv.Serve(ln) }()
 	}
 	tb.Cleanup(r.close)
@@ -182,7 +193,7 @@ func (r *receiver) measure(warm, d time.Duration) *window {
 // deliveries.
 func (r *receiver) received(n int64) bool {
 	for i := range r.total {
-		if !r.hanging[i] && r.total[i].Load() < n {
+		if !r.hanging[i] && !r.dead[i] && r.total[i].Load() < n {
 			return false
 		}
 	}
@@ -191,8 +202,8 @@ func (r *receiver) received(n int64) bool {
 
 func (r *receiver) healthyCount() int {
 	n := 0
-	for _, h := range r.hanging {
-		if !h {
+	for i, h := range r.hanging {
+		if !h && !r.dead[i] {
 			n++
 		}
 	}

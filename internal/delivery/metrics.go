@@ -15,14 +15,14 @@ type Metrics struct {
 }
 
 // Outcomes counted by fluxhook_delivery_attempts_total.
-var outcomes = []string{"success", "retry", "failed", "gone", "disabled", "dropped", "duplicate", "rate_limited", "deferred", "invalid"}
+var outcomes = []string{"success", "retry", "failed", "gone", "disabled", "dropped", "duplicate", "rate_limited", "deferred", "parked", "invalid"}
 
 // NewMetrics registers the worker's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fluxhook_delivery_attempts_total",
-			Help: "Delivery jobs handled by the worker, by outcome: success, retry (failed, retry scheduled), failed (given up, dead-lettered), gone (410), disabled (webhook off), dropped (webhook deleted), duplicate (already delivered, in a message delivered again), rate_limited and deferred (put back without using an attempt), invalid.",
+			Help: "Delivery jobs handled by the worker, by outcome: success, retry (failed, retry scheduled), failed (given up, dead-lettered), gone (410), disabled (webhook off), dropped (webhook deleted), duplicate (already delivered, in a message delivered again), rate_limited, deferred and parked (put back without using an attempt: a limit, a busy endpoint, an open circuit), invalid.",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "fluxhook_delivery_attempt_duration_seconds",
@@ -48,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		circuitOpen: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "fluxhook_delivery_circuit_open_total",
-			Help: "Attempts failed without a request because their endpoint had been timing out (they wait on the retry schedule).",
+			Help: "Jobs parked without an attempt because their endpoint kept failing or timing out (its circuit is open); they come back when a probe may go through.",
 		}),
 	}
 	for _, o := range outcomes {

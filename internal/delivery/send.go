@@ -29,16 +29,15 @@ type result struct {
 	outcome    outbound.Outcome
 	retryAfter time.Duration // the receiver's Retry-After on a 429 or 503
 	elapsed    time.Duration
-	notSent    bool // failed without a request: the endpoint's circuit is open
 }
 
 // timedOut reports whether the endpoint did not answer in time.
 func (r result) timedOut() bool { return r.reason == "timeout" }
 
-// overloaded reports whether the endpoint is overloaded (it timed out,
-// answered 429, or has been timing out): its retry waits longer.
+// overloaded reports whether the endpoint is overloaded (it timed out
+// or answered 429): its retry waits longer.
 func (r result) overloaded() bool {
-	return r.notSent || r.status == http.StatusTooManyRequests || r.timedOut()
+	return r.status == http.StatusTooManyRequests || r.timedOut()
 }
 
 // TruncatedNote ends a stored response body that was longer than

@@ -103,6 +103,7 @@ type Worker struct {
 	health   *health
 	keeper   keeper
 	rotation rotation
+	circuit  circuit
 
 	slots       chan struct{}  // attempts in flight
 	finishSlots chan struct{}  // outcomes being stored
@@ -138,7 +139,8 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 	return &Worker{
 		sender: sender{client: client, userAgent: o.UserAgent, now: o.Now},
 		hooks:  hooks, limiter: limiter, recorder: rec, sched: sched, logger: logger, metrics: m, opts: o,
-		gate: newGate(o.PerWebhookInFlight, o.Now),
+		gate:    newGate(o.PerWebhookInFlight, o.Now),
+		circuit: circuit{now: o.Now},
 		health: &health{hooks: hooks, grace: o.FailingGrace, disableAfter: o.DisableAfter, logger: logger, metrics: m,
 			firstFail: map[string]time.Time{}},
 		keeper:      keeper{every: o.AckWait / 3},
@@ -150,10 +152,6 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 // Wait returns once every message handed to Handle is settled. Call it
 // after the consumer has stopped and before the recorder stops.
 func (w *Worker) Wait() { w.packs.Wait() }
-
-// notSent is the reason recorded for an attempt the open circuit failed
-// without a request.
-const notSent = "not sent: the endpoint timed out on recent deliveries, so it gets one request at a time until it answers"
 
 // try makes the attempt of job, or decides that none can be made now. It
 // returns a verdict to settle at once, or finish: the steps that make the
@@ -177,6 +175,12 @@ func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.C
 			return w.giveUp(ctx, hook, job, result{reason: reason}, "disabled")
 		}
 	}
+	if ok, wait := w.circuit.allow(hook.ID); !ok {
+		// The endpoint keeps failing: the job waits, parked, without an
+		// attempt, until the circuit lets a probe through.
+		w.metrics.circuitOpen.Inc()
+		return verdict{action: nak, delay: wait, outcome: "parked"}, nil
+	}
 	if hook.RateLimitPerSecond != nil {
 		d, _ := w.limiter.Allow(ctx, "webhook:"+hook.ID, ratelimit.PerSecond(*hook.RateLimitPerSecond))
 		if !d.Allowed {
@@ -185,22 +189,20 @@ func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.C
 		}
 	}
 	ok, slow := w.gate.acquireWait(ctx, hook.ID)
-	switch {
-	case !ok && !slow:
-		return verdict{action: nak, delay: deferral(w.gate.stalledFor(hook.ID), w.client.Timeout), outcome: "deferred"}, nil
-	case !ok:
-		// The endpoint has been timing out and its one probe is in flight
-		// (an open circuit): this attempt fails without a request and waits
-		// on the retry schedule, at least a minute. Putting the job back
-		// instead would cycle it through the stream, and a dead endpoint's
-		// stream of jobs would eat the budget healthy endpoints need.
-		w.metrics.circuitOpen.Inc()
-		r := result{reason: notSent, outcome: outbound.Retry, notSent: true}
-		return verdict{}, func(ctx context.Context) verdict { return w.conclude(ctx, hook, job, r) }
+	if !ok {
+		// Busy, or timing out with its one request at a time in flight:
+		// put back until a slot is likely free, without an attempt.
+		outcome := "deferred"
+		if slow {
+			outcome = "parked"
+			w.metrics.circuitOpen.Inc()
+		}
+		return verdict{action: nak, delay: deferral(w.gate.stalledFor(hook.ID), w.client.Timeout), outcome: outcome}, nil
 	}
 	signed, current := w.rotation.order(hook.ID, secrets)
 	r := w.post(ctx, hook, signed, job)
 	w.rotation.observe(hook.ID, len(secrets) > 1, current, r.status)
+	w.circuit.observe(hook.ID, r.outcome == outbound.Success || r.outcome == outbound.Gone)
 	w.gate.release(hook.ID, r.timedOut())
 	w.metrics.duration.Observe(r.elapsed.Seconds())
 	return verdict{}, func(ctx context.Context) verdict { return w.conclude(ctx, hook, job, r) }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -409,13 +410,17 @@ func TestGiveUpGoneAndRejected(t *testing.T) {
 
 // TestHangingEndpointDoesNotStallHealthyOnes: a webhook whose endpoint
 // never answers takes at most its cap of workers; the healthy webhook's
-// deliveries go through meanwhile.
+// deliveries go through meanwhile. Once it has timed out its other jobs
+// are parked without attempts (an open circuit) rather than each failing
+// on its own, and none is lost: when the endpoint answers again, every
+// job reaches it.
 func TestHangingEndpointDoesNotStallHealthyOnes(t *testing.T) {
 	p := newPipeline(t, 16, 3*time.Second)
 	secret := signing.NewSecret()
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
-	t.Cleanup(func() { close(release); hang.Close() })
+	released := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(func() { released(); hang.Close() })
 	healthy := newReceiver(t, secret, func(int) int { return 200 })
 	hung := p.webhook(hang.URL, secret)
 	p.webhook(healthy.URL, secret)
@@ -425,16 +430,19 @@ func TestHangingEndpointDoesNotStallHealthyOnes(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "50 healthy deliveries while the other endpoint hangs", func() bool { return healthy.count() == 50 })
 	t.Logf("50 healthy deliveries in %v beside a hanging endpoint", time.Since(start).Round(time.Millisecond))
-	// Once the endpoint has timed out, its other jobs fail without a
-	// request (an open circuit) and wait on the retry schedule, instead of
-	// cycling through the stream.
-	waitFor(t, 15*time.Second, "attempts failed fast by the open circuit", func() bool {
+	time.Sleep(5*time.Second - time.Since(start))
+	if n := len(p.attempts(hung.ID)); n > 8 {
+		t.Fatalf("%d attempts recorded for the hanging endpoint in 5 s; want at most 8 (its cap of 4, then one at a time): the rest wait parked", n)
+	}
+	released()
+	waitFor(t, 40*time.Second, "every job delivered once the endpoint answers", func() bool {
+		delivered := map[string]bool{}
 		for _, a := range p.attempts(hung.ID) {
-			if a.Status == fluxhook.DeliveryRetrying && a.StatusCode == nil && a.Error != nil && strings.HasPrefix(*a.Error, "not sent:") && a.NextAttemptAt != nil {
-				return true
+			if a.Status == fluxhook.DeliveryDelivered {
+				delivered[a.DeliveryID] = true
 			}
 		}
-		return false
+		return len(delivered) == 50
 	})
 }
 
@@ -633,4 +641,45 @@ func TestPackedEventsAndJobsAreDeliveredOnce(t *testing.T) {
 		t.Errorf("EVENTS stored %d messages for %d events published at once; want them packed", info.State.LastSeq, n)
 	}
 	t.Logf("%d events in %d EVENTS messages", n, info.State.LastSeq)
+}
+
+// TestDeadEndpointIsParkedNotHammered: an endpoint that refuses
+// connections gets a few attempts, then its circuit opens and its other
+// jobs wait without attempts (no attempt used up, no record, no
+// scheduled retry each); once it listens again a probe finds it, and
+// every job reaches it.
+func TestDeadEndpointIsParkedNotHammered(t *testing.T) {
+	p := newPipeline(t, 16, 3*time.Second)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connections are refused
+	secret := signing.NewSecret()
+	hook := p.webhook("http://"+addr+"/hook", secret)
+	const n = 40
+	for i := range n {
+		p.publish("order.paid", map[string]any{"i": i})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if got := len(p.attempts(hook.ID)); got > 12 {
+		t.Fatalf("%d attempts recorded for %d jobs to a dead endpoint; want the circuit to park most of them", got, n)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s again: %v", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	waitFor(t, 40*time.Second, "every job delivered once the endpoint listens", func() bool {
+		delivered := map[string]bool{}
+		for _, a := range p.attempts(hook.ID) {
+			if a.Status == fluxhook.DeliveryDelivered {
+				delivered[a.DeliveryID] = true
+			}
+		}
+		return len(delivered) == n
+	})
 }

@@ -1,0 +1,93 @@
+package delivery
+
+import (
+	"sync"
+	"time"
+)
+
+// circuit keeps a dead endpoint from costing what a live one costs. A
+// webhook whose endpoint failed circuitThreshold times in a row (no
+// answer, a refused connection, or any answer but 2xx) has its circuit
+// opened: its jobs are parked (put back for when it may have recovered,
+// in packs with other jobs due then) without an attempt each, so they
+// neither use up attempts nor fill the delivery log nor cost the writes
+// of a failed attempt. When the wait is over one probe goes through: an
+// answer closes the circuit and the parked jobs flow again; another
+// failure opens it for twice as long, up to circuitMaxWait. Probes are
+// ordinary attempts, so the webhook's health (failing since, disabled
+// after FLUXHOOK_DISABLE_AFTER) is kept as before.
+type circuit struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	hooks map[string]*breaker
+}
+
+type breaker struct {
+	failures int           // in a row
+	wait     time.Duration // how long it stays open; doubles on a failed probe
+	until    time.Time     // open until then; zero: closed
+	probe    time.Time     // when the probe in flight was let through; zero: none
+}
+
+const (
+	circuitThreshold = 5
+	// probeLost is how long a probe may take before another is let
+	// through: a probe job may have been put back (its webhook busy or
+	// rate-limited) and never report.
+	probeLost        = 30 * time.Second
+	circuitFirstWait = 5 * time.Second
+	circuitMaxWait   = time.Minute
+	maxBreakers      = 100_000
+)
+
+// allow reports whether a job for the webhook may be attempted now, and
+// if not, how long until it may.
+func (c *circuit) allow(id string) (bool, time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.hooks[id]
+	if b == nil || b.until.IsZero() {
+		return true, 0
+	}
+	now := c.now()
+	if now.Before(b.until) {
+		return false, b.until.Sub(now)
+	}
+	if !b.probe.IsZero() && now.Sub(b.probe) < probeLost {
+		return false, time.Second
+	}
+	b.probe = now
+	return true, 0
+}
+
+// observe notes an attempt's outcome: ok is an answer that closes the
+// circuit (2xx, or a 410 that ends the webhook anyway).
+func (c *circuit) observe(id string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.hooks[id]
+	if ok {
+		if b != nil {
+			delete(c.hooks, id)
+		}
+		return
+	}
+	if b == nil {
+		if c.hooks == nil || len(c.hooks) >= maxBreakers {
+			c.hooks = map[string]*breaker{}
+		}
+		b = &breaker{}
+		c.hooks[id] = b
+	}
+	b.failures++
+	switch {
+	case !b.probe.IsZero():
+		b.probe = time.Time{}
+		b.wait = min(2*b.wait, circuitMaxWait)
+		b.until = c.now().Add(b.wait)
+	case b.until.IsZero() && b.failures >= circuitThreshold:
+		b.wait = circuitFirstWait
+		b.until = c.now().Add(b.wait)
+	}
+}
