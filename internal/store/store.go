@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fluxhook/fluxhook/internal/wire"
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
@@ -189,8 +190,8 @@ func (db *DB) Tx(ctx context.Context, fn func(q *Queries) error) error {
 	return nil
 }
 
-// NewID returns a new time-ordered id (UUIDv7).
-func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+// NewID returns a new row id: wire.NewID, the one rule for ids.
+func NewID() string { return wire.NewID() }
 
 // validID reports whether s is a UUID; a malformed id is simply not found,
 // and must not reach PostgreSQL, which would reject it with an error.
