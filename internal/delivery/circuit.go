@@ -6,12 +6,15 @@ import (
 )
 
 // circuit keeps a dead endpoint from costing what a live one costs. A
-// webhook whose endpoint failed circuitThreshold times in a row (no
-// answer, a refused connection, or any answer but 2xx) has its circuit
-// opened: its jobs are parked (put back for when it may have recovered,
-// in packs with other jobs due then) without an attempt each, so they
-// neither use up attempts nor fill the delivery log nor cost the writes
-// of a failed attempt. When the wait is over one probe goes through: an
+// webhook whose endpoint could not be reached circuitThreshold times in
+// a row (no HTTP answer: a refused or reset connection, a timeout, DNS
+// or TLS failing) has its circuit opened. Any HTTP answer, even a 500,
+// shows the endpoint alive: it may fail some payloads and take others,
+// and its failures are retried on the schedule as usual. While open, its
+// jobs are parked (put back for when it may have recovered, in packs
+// with other jobs due then) without an attempt each, so they neither use
+// up attempts nor fill the delivery log nor cost the writes of a failed
+// attempt. When the wait is over one probe goes through: an
 // answer closes the circuit and the parked jobs flow again; another
 // failure opens it for twice as long, up to circuitMaxWait. Probes are
 // ordinary attempts, so the webhook's health (failing since, disabled
@@ -61,13 +64,13 @@ func (c *circuit) allow(id string) (bool, time.Duration) {
 	return true, 0
 }
 
-// observe notes an attempt's outcome: ok is an answer that closes the
-// circuit (2xx, or a 410 that ends the webhook anyway).
-func (c *circuit) observe(id string, ok bool) {
+// observe notes an attempt's outcome: answered is any HTTP answer,
+// which closes the circuit.
+func (c *circuit) observe(id string, answered bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.hooks[id]
-	if ok {
+	if answered {
 		if b != nil {
 			delete(c.hooks, id)
 		}

@@ -202,7 +202,7 @@ func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.C
 	signed, current := w.rotation.order(hook.ID, secrets)
 	r := w.post(ctx, hook, signed, job)
 	w.rotation.observe(hook.ID, len(secrets) > 1, current, r.status)
-	w.circuit.observe(hook.ID, r.outcome == outbound.Success || r.outcome == outbound.Gone)
+	w.circuit.observe(hook.ID, r.status > 0)
 	w.gate.release(hook.ID, r.timedOut())
 	w.metrics.duration.Observe(r.elapsed.Seconds())
 	return verdict{}, func(ctx context.Context) verdict { return w.conclude(ctx, hook, job, r) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -41,6 +42,8 @@ const DefaultPublishAckTimeout = 10 * time.Second
 // being stored share the next one (see committer).
 type Publisher struct {
 	js        jetstream.JetStream
+	mu        sync.Mutex
+	idem      jetstream.KeyValue // IdempotencyBucket, looked up on first use
 	events    *committer
 	jobs      *committer
 	schedules *committer // keyed by the second the jobs are due
@@ -90,6 +93,52 @@ func (p *Publisher) PublishEvent(ctx context.Context, e fluxhook.Event) (duplica
 		return false, fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return ack.Duplicate, nil
+}
+
+// PublishKeyed stores e, an event POST /events accepted with an
+// idempotency key (its id derived from the key), once for
+// EventsDuplicates: duplicate is true when that id was accepted before,
+// whether the process or the server restarted since or another api
+// replica accepted it. The id is looked up in IdempotencyBucket, the
+// event stored alone with its id as deduplication id (which catches a
+// repeat racing this one), and the id recorded. Should the process die
+// between the store and the record, the repeat is still caught while
+// the server's in-memory duplicate window lasts; only a repeat after a
+// server restart in that instant would be stored twice.
+func (p *Publisher) PublishKeyed(ctx context.Context, e fluxhook.Event) (duplicate bool, err error) {
+	kv, err := p.idempotency(ctx)
+	if err != nil {
+		return false, fmt.Errorf("publish event %s: idempotency record: %w", e.ID, err)
+	}
+	switch _, err := kv.Get(ctx, e.ID); {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, fmt.Errorf("publish event %s: look up its idempotency record: %w", e.ID, err)
+	}
+	duplicate, err = p.PublishEvent(ctx, e)
+	if err != nil {
+		return false, err
+	}
+	if _, err := kv.Create(ctx, e.ID, nil); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		// Stored, but not recorded: the caller retries, and the repeat,
+		// within the duplicate window, is recorded then.
+		return false, fmt.Errorf("publish event %s: record its id: %w", e.ID, err)
+	}
+	return duplicate, nil
+}
+
+func (p *Publisher) idempotency(ctx context.Context) (jetstream.KeyValue, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idem == nil {
+		kv, err := p.js.KeyValue(ctx, IdempotencyBucket)
+		if err != nil {
+			return nil, err
+		}
+		p.idem = kv
+	}
+	return p.idem, nil
 }
 
 // PackEvent stores e in EVENTS, packed with the other events handed over

@@ -38,17 +38,12 @@ type StreamsConfig struct {
 	// it is also how long jobs survive a worker outage: keep it at 4
 	// days or more. Less than MinDeliveriesMaxAge is refused.
 	DeliveriesMaxAge time.Duration
-	// DeliveriesDuplicates (default 10 minutes) must cover the time from
-	// a job's first publish to its last re-publish: the dispatcher
-	// re-publishes an event's jobs when the event comes back, after a
-	// crash (AckWait, 30 s) or a failed fan-out (a Nak, seconds), and a
-	// worker re-publishes a retry schedule when its job comes back after
-	// a crash (AckWait, 60 s). The server keeps every id of the window
-	// in memory, one per job, so the window is not made longer than
-	// that: a repeat outside it is a duplicate delivery, which
-	// at-least-once allows and receivers drop by webhook-id. It is also
-	// DEAD_LETTERS' window, where a worker re-publishes a dead letter
-	// when its job comes back after a crash.
+	// DeliveriesDuplicates (default 10 minutes) is DEAD_LETTERS'
+	// duplicate window, where a worker re-publishes a dead letter when
+	// its job comes back after a crash (AckWait, 60 s). Jobs themselves
+	// travel in packs, which have no msg id: a job stored twice is a
+	// duplicate delivery with the same webhook-id, which at-least-once
+	// allows.
 	DeliveriesDuplicates time.Duration
 
 	// DeadLettersMaxAge (default 30 days) is how long dead letters stay
@@ -206,7 +201,29 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 			return err
 		}
 	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, idempotencyConfig(cfg)); err != nil {
+		return fmt.Errorf("create or update key-value bucket %s: %w", IdempotencyBucket, err)
+	}
 	return nil
+}
+
+// IdempotencyBucket holds the ids of the events POST /events accepted
+// with an idempotency key, for EventsDuplicates: the durable record that
+// answers a repeat after a restart, and on another api replica, when the
+// EVENTS duplicate window no longer can (it is kept in memory, and a
+// work queue drops the message it would compare with once it is
+// dispatched).
+const IdempotencyBucket = "FLUXHOOK_IDEMPOTENCY"
+
+func idempotencyConfig(c StreamsConfig) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      IdempotencyBucket,
+		Description: "Ids of events accepted with an idempotency key (POST /events), kept for the idempotency window.",
+		TTL:         c.EventsDuplicates,
+		History:     1,
+		Replicas:    c.Replicas,
+		Storage:     c.Storage,
+	}
 }
 
 // checkStreamConfig compares the settings Fluxhook relies on; the

@@ -20,7 +20,9 @@ import (
 // JetStream has acknowledged it; duplicate reports that an event with
 // the same id was already stored within the duplicate window.
 type EventPublisher interface {
-	PublishEvent(ctx context.Context, e fluxhook.Event) (duplicate bool, err error)
+	// PublishKeyed stores an event accepted with an idempotency key once
+	// for the idempotency window, across restarts and replicas.
+	PublishKeyed(ctx context.Context, e fluxhook.Event) (duplicate bool, err error)
 	// PackEvent stores an event that cannot be a repeat (no idempotency
 	// key), packed with others: one stored message for many events.
 	PackEvent(ctx context.Context, e fluxhook.Event) error
@@ -121,7 +123,7 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	if key == "" {
 		err = s.events.PackEvent(ctx, e)
 	} else {
-		duplicate, err = s.events.PublishEvent(ctx, e)
+		duplicate, err = s.events.PublishKeyed(ctx, e)
 	}
 	switch {
 	case errors.Is(err, nats.ErrMaxPayload):

@@ -23,7 +23,7 @@ type memEvents struct {
 	seen map[string]bool
 }
 
-func (m *memEvents) PublishEvent(_ context.Context, e fluxhook.Event) (bool, error) {
+func (m *memEvents) PublishKeyed(_ context.Context, e fluxhook.Event) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen == nil {
@@ -35,7 +35,7 @@ func (m *memEvents) PublishEvent(_ context.Context, e fluxhook.Event) (bool, err
 }
 
 func (m *memEvents) PackEvent(ctx context.Context, e fluxhook.Event) error {
-	_, err := m.PublishEvent(ctx, e)
+	_, err := m.PublishKeyed(ctx, e)
 	return err
 }
 
