@@ -55,7 +55,10 @@ func (c *circuit) allow(id string) (bool, time.Duration) {
 	}
 	now := c.now()
 	if now.Before(b.until) {
-		return false, b.until.Sub(now)
+		// Parked for the circuit's whole wait, not just until its next
+		// probe: a job back just after a failed probe would only be
+		// parked again, and each round costs a read and a write.
+		return false, max(b.until.Sub(now), b.wait)
 	}
 	if !b.probe.IsZero() && now.Sub(b.probe) < probeLost {
 		return false, time.Second

@@ -27,6 +27,11 @@ func TestCircuit(t *testing.T) {
 	c.observe("dead", false)
 	must("dead", false, circuitFirstWait)
 	must("live", true, 0)
+	// Late in the wait, a job is still parked for a whole wait: back
+	// right after the probe it would likely be parked again.
+	now = now.Add(circuitFirstWait - time.Second)
+	must("dead", false, circuitFirstWait)
+	now = now.Add(time.Second)
 
 	now = now.Add(circuitFirstWait)
 	must("dead", true, 0)            // the probe
