@@ -79,6 +79,11 @@ func (s *Service) Invite(ctx context.Context, a *fluxhook.Actor, in InviteInput)
 		if u.Role.Dashboard() {
 			return nil, &fluxhook.Error{Kind: fluxhook.KindConflict, Code: "ALREADY_DASHBOARD_USER", Message: "This email address already belongs to a dashboard user."}
 		}
+		// An app user's address: the invitation could never be accepted
+		// (accepting creates an account), so it is refused now rather than
+		// mailed as a link that fails.
+		return nil, &fluxhook.Error{Kind: fluxhook.KindConflict, Code: "EMAIL_TAKEN",
+			Message: "This email address already belongs to an app user's account; an admin can give that account a dashboard role instead (PATCH /admin/users/{id})."}
 	} else if !fluxhook.IsNotFound(err) {
 		return nil, err
 	}

@@ -154,6 +154,22 @@ func TestInvitationIsAcceptedOnce(t *testing.T) {
 	})
 }
 
+// TestInvitingAnAppUserIsRefused: an address that belongs to an app
+// user cannot be invited: accepting would have to create a second account
+// with it, so the link mailed could never work.
+func TestInvitingAnAppUserIsRefused(t *testing.T) {
+	conformance(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		a := f.inviter(t)
+		f.signUp(t, "ada@example.com")
+		_, err := f.accounts.Invite(ctx, a, account.InviteInput{Email: "Ada@Example.com", Role: fluxhook.RoleDashboardUser})
+		code(t, err, fluxhook.KindConflict, "EMAIL_TAKEN")
+		if listed, _ := f.accounts.Invitations(ctx, false, false); len(listed) != 0 {
+			t.Fatalf("a refused invitation is listed: %+v", listed[0])
+		}
+	})
+}
+
 // TestNewInvitationReplacesThePendingOne: API.md "Creating an invitation
 // for an email that already has a pending one replaces it".
 func TestNewInvitationReplacesThePendingOne(t *testing.T) {
