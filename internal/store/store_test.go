@@ -15,17 +15,14 @@ import (
 	"github.com/fluxhook/fluxhook/internal/testenv"
 )
 
-// clock is a settable test clock.
-type clock struct{ t atomic.Pointer[time.Time] }
+// clock is the tests' settable clock (testenv.Clock).
+type clock = testenv.Clock
 
 func newClock() *clock {
-	c := &clock{}
+	c := testenv.NewClock()
 	c.Set(time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC))
 	return c
 }
-func (c *clock) Now() time.Time          { return *c.t.Load() }
-func (c *clock) Set(t time.Time)         { c.t.Store(&t) }
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // MustOpen opens a migrated store on a fresh database of the given driver.
 func MustOpen(tb testing.TB, driver string, c *clock) *store.DB {

@@ -5,15 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/fluxhook/fluxhook/internal/cachebus"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
@@ -24,17 +21,12 @@ import (
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 )
 
-// clock is a settable test clock shared by the store and the service.
-type clock struct{ t atomic.Pointer[time.Time] }
+// clock is the tests' settable clock (testenv.Clock).
+type clock = testenv.Clock
 
 func newClock() *clock {
-	c := &clock{}
-	c.Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	return c
+	return testenv.NewClock()
 }
-func (c *clock) Now() time.Time          { return *c.t.Load() }
-func (c *clock) Set(t time.Time)         { c.t.Store(&t) }
-func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // openStore opens a migrated store on a fresh database of driver and a
 // raw connection to it.
@@ -197,48 +189,8 @@ func invalid(tb testing.TB, err error, field string) {
 	}
 }
 
-// rowsContain reports whether any column of any row of table holds needle,
-// read straight from the database.
+// rowsContain is testenv.RowsContain.
 func rowsContain(tb testing.TB, raw *sql.DB, table, needle string) bool {
 	tb.Helper()
-	rows, err := raw.Query("SELECT * FROM " + table)
-	if err != nil {
-		tb.Fatalf("read %s: %v", table, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n := 0
-	for rows.Next() {
-		n++
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			tb.Fatal(err)
-		}
-		for _, v := range vals {
-			var s string
-			switch v := v.(type) {
-			case []byte:
-				s = string(v)
-			default:
-				s = fmt.Sprint(v)
-			}
-			if strings.Contains(s, needle) {
-				return true
-			}
-		}
-	}
-	if err := rows.Err(); err != nil {
-		tb.Fatal(err)
-	}
-	if n == 0 {
-		tb.Fatalf("table %s is empty: nothing was checked", table)
-	}
-	return false
+	return testenv.RowsContain(tb, raw, table, needle)
 }
