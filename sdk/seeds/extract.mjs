@@ -10,12 +10,30 @@
 //   node extract.mjs [seed files...]     prints the list blocks.txt holds
 //   node extract.mjs --show N [files]    prints block N's code
 
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const defaultSeedDir = resolve(here, "../../../shared/seeds");
+// The seed documents: shared/seeds beside the repository where it is
+// there (the specification as it stands), else the verbatim copy in
+// spec/, so that a clone alone can run them. When both are there they
+// must be the same files, or the copy is stale.
+const sharedSeedDir = resolve(here, "../../../shared/seeds");
+const copySeedDir = resolve(here, "spec");
+export const defaultSeedDir = existsSync(sharedSeedDir) ? sharedSeedDir : copySeedDir;
+
+function checkCopy() {
+  if (defaultSeedDir !== sharedSeedDir) return;
+  const names = (d) => readdirSync(d).filter((f) => f.endsWith(".txt")).sort();
+  const shared = names(sharedSeedDir);
+  const copy = names(copySeedDir);
+  const same = shared.length === copy.length && shared.every((f, i) =>
+    f === copy[i] && readFileSync(join(sharedSeedDir, f), "utf8") === readFileSync(join(copySeedDir, f), "utf8"));
+  if (!same) {
+    throw new Error(`sdk/seeds/spec is not a copy of ${sharedSeedDir}: copy the seed documents again (cp ${sharedSeedDir}/*.txt sdk/seeds/spec/)`);
+  }
+}
 
 // How the first line of a code block starts (after list indentation).
 const CODE_START =
@@ -107,6 +125,7 @@ export function extractBlocks(text, doc = "doc") {
 /** Every block of every seed document in dir (or of the files given), numbered across them. */
 export function extractAll(files) {
   if (!files || files.length === 0) {
+    checkCopy();
     files = readdirSync(defaultSeedDir)
       .filter((f) => f.endsWith(".txt"))
       .sort()
