@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/mail"
 	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/store/storetest"
 	"github.com/fluxhook/fluxhook/internal/testenv"
 )
 
@@ -76,31 +76,11 @@ type options struct {
 	refreshTTL time.Duration
 }
 
+// openStore opens a migrated store on a fresh database of driver and a
+// raw connection to it (storetest.Open).
 func openStore(tb testing.TB, driver string, c *clock) (*store.DB, *sql.DB) {
 	tb.Helper()
-	ctx := context.Background()
-	var dbURL, rawDriver, rawDSN string
-	switch driver {
-	case "sqlite":
-		path := filepath.Join(tb.TempDir(), "fluxhook.db")
-		dbURL, rawDriver, rawDSN = "sqlite://"+path, "sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)"
-	case "postgres":
-		dbURL = testenv.PostgresURL(tb)
-		rawDriver, rawDSN = "pgx", dbURL
-	}
-	db, err := store.Open(ctx, dbURL, store.Options{Now: c.Now})
-	if err != nil {
-		tb.Fatalf("open %s: %v", driver, err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("migrate %s: %v", driver, err)
-	}
-	raw, err := sql.Open(rawDriver, rawDSN)
-	if err != nil {
-		tb.Fatalf("open raw %s: %v", driver, err)
-	}
-	tb.Cleanup(func() { raw.Close() })
+	db, raw, _ := storetest.Open(tb, driver, c.Now)
 	return db, raw
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/store/storetest"
 	"github.com/fluxhook/fluxhook/internal/testenv"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
 )
@@ -29,33 +29,10 @@ func newClock() *clock {
 }
 
 // openStore opens a migrated store on a fresh database of driver and a
-// raw connection to it.
-func openStore(tb testing.TB, driver string, c *clock) (db *store.DB, raw *sql.DB, url string) {
+// raw connection to it (storetest.Open).
+func openStore(tb testing.TB, driver string, c *clock) (*store.DB, *sql.DB, string) {
 	tb.Helper()
-	ctx := context.Background()
-	var rawDSN, rawDriver string
-	switch driver {
-	case "sqlite":
-		path := filepath.Join(tb.TempDir(), "fluxhook.db")
-		url, rawDriver, rawDSN = "sqlite://"+path, "sqlite", "file:"+path+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)"
-	case "postgres":
-		url = testenv.PostgresURL(tb)
-		rawDriver, rawDSN = "pgx", url
-	}
-	db, err := store.Open(ctx, url, store.Options{Now: c.Now})
-	if err != nil {
-		tb.Fatalf("open %s: %v", driver, err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("migrate %s: %v", driver, err)
-	}
-	raw, err = sql.Open(rawDriver, rawDSN)
-	if err != nil {
-		tb.Fatalf("open raw %s: %v", driver, err)
-	}
-	tb.Cleanup(func() { raw.Close() })
-	return db, raw, url
+	return storetest.Open(tb, driver, c.Now)
 }
 
 // fakeDNS answers for made-up hosts without a DNS server: names under
