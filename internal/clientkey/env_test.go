@@ -3,7 +3,6 @@ package clientkey_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -58,11 +57,7 @@ func newFixture(tb testing.TB, driver string) *fixture {
 // user creates a user and returns them as an actor signed in with a JWT.
 func (f *fixture) user(tb testing.TB, email string, role fluxhook.Role) *fluxhook.Actor {
 	tb.Helper()
-	u := &fluxhook.User{Email: email, Name: "T", Role: role, PasswordHash: "$argon2id$x", Metadata: json.RawMessage(`{}`)}
-	if err := f.db.CreateUser(context.Background(), u); err != nil {
-		tb.Fatal(err)
-	}
-	return &fluxhook.Actor{UserID: u.ID, Role: role, SessionID: "s"}
+	return storetest.Actor(tb, f.db, email, role)
 }
 
 // conformance runs fn against every driver: the service's rules must hold

@@ -3,7 +3,6 @@ package webhooks_test
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -110,11 +109,7 @@ func newFixture(tb testing.TB, driver string, policy outbound.Policy) *fixture {
 // user creates a user and returns them as an actor signed in with a JWT.
 func (f *fixture) user(tb testing.TB, email string, role fluxhook.Role) *fluxhook.Actor {
 	tb.Helper()
-	u := &fluxhook.User{Email: email, Name: "T", Role: role, PasswordHash: "$argon2id$x", Metadata: json.RawMessage(`{}`)}
-	if err := f.db.CreateUser(context.Background(), u); err != nil {
-		tb.Fatal(err)
-	}
-	return &fluxhook.Actor{UserID: u.ID, Role: role, SessionID: "s"}
+	return storetest.Actor(tb, f.db, email, role)
 }
 
 // conformance runs fn against every driver with the production policy.

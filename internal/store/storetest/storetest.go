@@ -7,10 +7,12 @@ package storetest
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/testenv"
 )
@@ -46,4 +48,15 @@ func Open(tb testing.TB, driver string, now func() time.Time) (db *store.DB, raw
 	}
 	tb.Cleanup(func() { raw.Close() })
 	return db, raw, url
+}
+
+// Actor creates a user with email and role in db and returns it as the
+// actor of a signed-in session.
+func Actor(tb testing.TB, db *store.DB, email string, role fluxhook.Role) *fluxhook.Actor {
+	tb.Helper()
+	u := &fluxhook.User{Email: email, Name: "T", Role: role, PasswordHash: "$argon2id$x", Metadata: json.RawMessage(`{}`)}
+	if err := db.CreateUser(context.Background(), u); err != nil {
+		tb.Fatal(err)
+	}
+	return &fluxhook.Actor{UserID: u.ID, Role: role, SessionID: "s"}
 }
