@@ -13,8 +13,10 @@ type Deliveries interface {
 	Retry(ctx context.Context, hook *fluxhook.Webhook, deliveryID string) (*fluxhook.Attempt, error)
 }
 
-// AttemptLog reads the delivery log.
+// AttemptLog reads the delivery log; DeliveryLog is what the dashboard
+// reads of it.
 type AttemptLog interface {
+	DeliveryLog
 	Attempts(ctx context.Context, webhookID string, limit int) ([]*fluxhook.Attempt, error)
 	// Attempt returns one delivery row by its own id.
 	Attempt(ctx context.Context, id string) (*fluxhook.Attempt, error)

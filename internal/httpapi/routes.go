@@ -68,6 +68,17 @@ func (s *Server) routes() http.Handler {
 	m.handle("GET "+v1+"/invitations/{token}/validate", s.validateInvitation)
 	m.handle("POST "+v1+"/invitations/{token}/accept", s.perIP(s.acceptInvitation))
 
+	// The dashboard (README "Dashboard"): its session cookie, and the
+	// delivery log and health figures its pages read.
+	m.handle("POST "+v1+"/dashboard/session", s.perIP(sameSite(s.dashboardSignIn)))
+	m.handle("POST "+v1+"/dashboard/session/refresh", s.perIP(sameSite(s.dashboardRefresh)))
+	m.handle("DELETE "+v1+"/dashboard/session", sameSite(s.dashboardSignOut))
+	m.handle("POST "+v1+"/dashboard/invitations/{token}/accept", s.perIP(sameSite(s.dashboardAcceptInvitation)))
+	m.handle("GET "+v1+"/deliveries", s.authed("read:webhooks", dashboard(false, s.listAllDeliveries)))
+	m.handle("GET "+v1+"/deliveries/{id}", s.authed("read:webhooks", dashboard(false, s.getDelivery)))
+	m.handle("GET "+v1+"/stats/webhooks", s.authed("read:webhooks", dashboard(false, s.webhookStats)))
+	m.handle("GET "+v1+"/stats/deliveries", s.authed("read:webhooks", dashboard(false, s.deliveryStats)))
+
 	return m
 }
 

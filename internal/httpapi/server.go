@@ -16,6 +16,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/account"
 	"github.com/fluxhook/fluxhook/internal/auth"
 	"github.com/fluxhook/fluxhook/internal/clientkey"
+	ui "github.com/fluxhook/fluxhook/internal/dashboard"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
@@ -29,6 +30,9 @@ type Options struct {
 	AuthRateLimit  int            // sign-in/sign-up/reset attempts per minute per client IP
 	CORSOrigins    []string       // allowed browser origins; "*" for any
 	PublishTimeout time.Duration  // wait for JetStream's PubAck in POST /events (default 10 s)
+	// UserAgent is what deliveries send as User-Agent, shown among a
+	// delivery's headers in the dashboard; "" leaves it out.
+	UserAgent string
 }
 
 // Deps are the server's collaborators.
@@ -69,6 +73,7 @@ type Server struct {
 	handler     http.Handler
 	deliveries  Deliveries
 	attempts    AttemptLog
+	log         DeliveryLog
 }
 
 // New returns a Server.
@@ -82,9 +87,10 @@ func New(d Deps, opts Options) *Server {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
 	}
-	s := &Server{deliveries: d.Deliveries, attempts: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
+	s := &Server{deliveries: d.Deliveries, attempts: d.Attempts, log: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
 		metrics: newHTTPMetrics(d.Registry), opts: opts}
-	s.handler = s.observe(secure(s.cors(s.limitHeaders(s.limitBody(s.routes())))))
+	api := secure(s.cors(s.limitHeaders(s.limitBody(s.routes()))))
+	s.handler = s.observe(apiOrDashboard(api, ui.Handler()))
 	return s
 }
 

@@ -86,10 +86,17 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	secret, err := s.webhooks.RotateSecret(r.Context(), principalFrom(r.Context()), r.PathValue("id"), in.Secret)
+	a := principalFrom(r.Context())
+	secret, err := s.webhooks.RotateSecret(r.Context(), a, r.PathValue("id"), in.Secret)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"secret": secret})
+	body := map[string]any{"secret": secret}
+	// The overlap's end, so that the dashboard can say until when the
+	// old secret still signs.
+	if hook, err := s.webhooks.Get(r.Context(), a, r.PathValue("id")); err == nil && hook.PrevSecretExpires != nil {
+		body["previous_secret_expires_at"] = hook.PrevSecretExpires.UTC()
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
