@@ -50,7 +50,7 @@ func Connect(ctx context.Context, urls, name string, logger *slog.Logger) (*nats
 		if ctx.Err() == nil || lastErr == nil {
 			lastErr = err
 		}
-		if permanent(err) {
+		if permanentDial(err) {
 			return nil, fmt.Errorf("connect to NATS at %s: %w", where, err)
 		}
 		if ctx.Err() == nil {
@@ -105,9 +105,28 @@ func dial(ctx context.Context, urls string, opts []nats.Option) (*nats.Conn, err
 	}
 }
 
-// permanent reports errors that the same attempt a second later would
-// meet again.
-func permanent(err error) bool {
+// Dial makes one attempt at what Connect retries: a connection to the
+// NATS servers in urls as name, to a server MinServerVersion or newer.
+// It returns when ctx ends. Permanent tells the errors that another
+// attempt would meet again.
+func Dial(ctx context.Context, urls, name string, logger *slog.Logger) (*nats.Conn, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	nc, err := dial(ctx, urls, connOptions(name, logger))
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), err)
+	}
+	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redactURLs(urls), err)
+	}
+	return nc, nil
+}
+
+// permanentDial reports errors that the same attempt a second later
+// would meet again.
+func permanentDial(err error) bool {
 	var urlErr *url.Error
 	return errors.Is(err, nats.ErrAuthorization) ||
 		errors.Is(err, nats.ErrAuthExpired) ||

@@ -112,24 +112,28 @@ func consumerSpecs(c ConsumersConfig) []consumerSpec {
 
 // EnsureConsumers creates or updates the durable pull consumers
 // "dispatcher" (on EVENTS) and "worker" (on DELIVERIES), reading each
-// back like EnsureStreams. The streams must exist. Processes get them
-// with js.Consumer(ctx, StreamEvents, ConsumerDispatcher) and
+// back like EnsureStreams, and like it safe to run in many processes at
+// once. The streams must exist. Processes get them with
+// js.Consumer(ctx, StreamEvents, ConsumerDispatcher) and
 // js.Consumer(ctx, StreamDeliveries, ConsumerWorker).
 func EnsureConsumers(ctx context.Context, js jetstream.JetStream, cfg ConsumersConfig) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("consumer settings: %w", err)
+		return permanentf("consumer settings: %w", err)
 	}
 	for _, spec := range consumerSpecs(cfg) {
-		c, err := js.CreateOrUpdateConsumer(ctx, spec.stream, spec.cfg)
+		err := settle(ctx, fmt.Sprintf("consumer %s on %s", spec.cfg.Durable, spec.stream),
+			func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+				c, err := js.Consumer(ctx, spec.stream, spec.cfg.Durable)
+				if err != nil {
+					return nil, err
+				}
+				info := c.CachedInfo()
+				return info.Cluster, checkConsumerConfig(spec.cfg, info.Config)
+			},
+			func(ctx context.Context) error { _, err := js.CreateConsumer(ctx, spec.stream, spec.cfg); return err },
+			func(ctx context.Context) error { _, err := js.UpdateConsumer(ctx, spec.stream, spec.cfg); return err })
 		if err != nil {
-			return fmt.Errorf("create or update consumer %s on %s: %w", spec.cfg.Durable, spec.stream, err)
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("read back consumer %s on %s: %w", spec.cfg.Durable, spec.stream, err)
-		}
-		if err := checkConsumerConfig(spec.cfg, info.Config); err != nil {
 			return err
 		}
 	}

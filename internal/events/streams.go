@@ -178,33 +178,58 @@ func streamConfigs(c StreamsConfig) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the EVENTS, DELIVERIES and DEAD_LETTERS streams
-// or updates them to cfg, then reads each back from the server and
-// checks that it holds the settings asked for. Servers ignore settings
-// they do not know (a server older than 2.12 would accept
-// AllowMsgSchedules and drop it), so only the read-back shows what is
-// really in force. Running it again with the same cfg changes nothing.
+// and the idempotency bucket, or updates them to cfg, then reads each
+// back from the server and checks that it holds the settings asked for.
+// Servers ignore settings they do not know (a server older than 2.12
+// would accept AllowMsgSchedules and drop it), so only the read-back
+// shows what is really in force. Running it again with the same cfg
+// writes nothing.
+//
+// Every replica of every binary runs it at start, often at the same
+// moment: see settle for how they keep out of each other's way. An error
+// for which Permanent is false is worth another try a little later.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("stream settings: %w", err)
+		return permanentf("stream settings: %w", err)
 	}
 	for _, want := range streamConfigs(cfg) {
-		s, err := js.CreateOrUpdateStream(ctx, want)
+		err := settle(ctx, "stream "+want.Name,
+			func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+				info, err := streamInfo(ctx, js, want.Name)
+				if err != nil {
+					return nil, err
+				}
+				return info.Cluster, checkStreamConfig(want, info.Config)
+			},
+			func(ctx context.Context) error { _, err := js.CreateStream(ctx, want); return err },
+			func(ctx context.Context) error { _, err := js.UpdateStream(ctx, want); return err })
 		if err != nil {
-			return fmt.Errorf("create or update stream %s: %w", want.Name, err)
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("read back stream %s: %w", want.Name, err)
-		}
-		if err := checkStreamConfig(want, info.Config); err != nil {
 			return err
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, idempotencyConfig(cfg)); err != nil {
-		return fmt.Errorf("create or update key-value bucket %s: %w", IdempotencyBucket, err)
+	kv := idempotencyConfig(cfg)
+	return settle(ctx, "key-value bucket "+kv.Bucket,
+		func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+			info, err := streamInfo(ctx, js, kvStreamPrefix+kv.Bucket)
+			if err != nil {
+				return nil, err
+			}
+			return info.Cluster, checkBucketConfig(kv, info.Config)
+		},
+		func(ctx context.Context) error { _, err := js.CreateKeyValue(ctx, kv); return err },
+		func(ctx context.Context) error { _, err := js.UpdateKeyValue(ctx, kv); return err })
+}
+
+// kvStreamPrefix names the stream that holds a key-value bucket.
+const kvStreamPrefix = "KV_"
+
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return s.CachedInfo(), nil
 }
 
 // IdempotencyBucket holds the ids of the events POST /events accepted
@@ -224,6 +249,28 @@ func idempotencyConfig(c StreamsConfig) jetstream.KeyValueConfig {
 		Replicas:    c.Replicas,
 		Storage:     c.Storage,
 	}
+}
+
+// checkBucketConfig compares the settings of the bucket's stream that
+// the bucket's config sets.
+func checkBucketConfig(want jetstream.KeyValueConfig, got jetstream.StreamConfig) error {
+	var diffs []error
+	diff := func(setting string, w, g any) {
+		diffs = append(diffs, mismatch("key-value bucket", want.Bucket, setting, w, g))
+	}
+	if want.TTL != got.MaxAge {
+		diff("ttl", want.TTL, got.MaxAge)
+	}
+	if int64(want.History) != got.MaxMsgsPerSubject {
+		diff("history", want.History, got.MaxMsgsPerSubject)
+	}
+	if want.Replicas != got.Replicas {
+		diff("num_replicas", want.Replicas, got.Replicas)
+	}
+	if want.Storage != got.Storage {
+		diff("storage", want.Storage, got.Storage)
+	}
+	return errors.Join(diffs...)
 }
 
 // checkStreamConfig compares the settings Fluxhook relies on; the

@@ -1,12 +1,16 @@
 package events
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -310,6 +314,140 @@ func TestCheckConsumerConfig(t *testing.T) {
 				if !strings.Contains(err.Error(), part) {
 					t.Errorf("error %q does not name %q", err, part)
 				}
+			}
+		})
+	}
+}
+
+// startCluster starts n NATS servers clustered on loopback with JetStream
+// syncing every write, as production runs (deploy/nats), and waits until
+// they have elected a JetStream meta leader. It returns their client
+// URLs.
+func startCluster(tb testing.TB, n int) []string {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = freePort(tb)
+	}
+	var srvs []*server.Server
+	var urls []string
+	for i := range n {
+		var routes []string
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+			}
+		}
+		s := startServer(tb, &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: tb.TempDir(), SyncAlways: true,
+			Cluster: server.ClusterOpts{Name: "events-test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		srvs = append(srvs, s)
+		urls = append(urls, s.ClientURL())
+	}
+	waitFor(tb, 20*time.Second, "a JetStream meta leader", func() bool {
+		for _, s := range srvs {
+			if s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return urls
+}
+
+// TestEnsureConcurrentlyOnACluster is #17: replicas of every binary
+// starting at the same instant against a three-server cluster, streams
+// R3. Each used to send CreateOrUpdateStream's update first; the server
+// never answers an update of an R3 stream created but not yet led, nor
+// the create it raced with, so all of them waited out their deadline.
+// Now every one settles the streams, the bucket and the consumers, and
+// quickly.
+func TestEnsureConcurrentlyOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	urls := startCluster(t, 3)
+	const procs = 6
+	jss := make([]jetstream.JetStream, procs)
+	for i := range jss {
+		nc, err := nats.Connect(urls[i%len(urls)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		if jss[i], err = jetstream.New(nc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const bound = 15 * time.Second
+	ctx := testenv.Context(t, 2*bound)
+	start := make(chan struct{})
+	errs := make([]error, procs)
+	took := make([]time.Duration, procs)
+	var wg sync.WaitGroup
+	for i, js := range jss {
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			errs[i] = EnsureStreams(ctx, js, StreamsConfig{Replicas: 3})
+			if errs[i] == nil {
+				errs[i] = EnsureConsumers(ctx, js, ConsumersConfig{})
+			}
+			took[i] = time.Since(t0)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range procs {
+		t.Logf("process %d: %v in %v", i, errs[i], took[i].Round(time.Millisecond))
+		if errs[i] != nil {
+			t.Errorf("process %d: %v", i, errs[i])
+		} else if took[i] > bound {
+			t.Errorf("process %d took %v, want under %v", i, took[i], bound)
+		}
+	}
+	for _, name := range []string{StreamEvents, StreamDeliveries, StreamDeadLetters, kvStreamPrefix + IdempotencyBucket} {
+		if got := streamConfig(t, jss[0], name); got.Replicas != 3 {
+			t.Errorf("stream %s: %d replicas, want 3", name, got.Replicas)
+		}
+	}
+	// Once settled, another start writes nothing and is as quick as a read.
+	t0 := time.Now()
+	if err := EnsureStreams(ctx, jss[1], StreamsConfig{Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureConsumers(ctx, jss[2], ConsumersConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a later start: %v", time.Since(t0).Round(time.Millisecond))
+}
+
+func TestPermanent(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"settings the server does not keep", fmt.Errorf("x: %w", mismatch("stream", "EVENTS", "max_age", 1, 2)), true},
+		{"settings refused before asking", permanentf("stream settings: %w", errors.New("replicas 9")), true},
+		{"subjects another stream owns", fmt.Errorf("create: %w", &jetstream.APIError{Code: 400, ErrorCode: 10065}), true},
+		{"replicas on a single server", &jetstream.APIError{Code: 500, ErrorCode: 10074}, true},
+		{"an old server", fmt.Errorf("connect: %w", ErrServerTooOld), true},
+		{"bad credentials", fmt.Errorf("connect: %w", nats.ErrAuthorization), true},
+		{"peers not all joined yet", &jetstream.APIError{Code: 400, ErrorCode: 10005}, false},
+		{"no meta leader yet", &jetstream.APIError{Code: 503, ErrorCode: 10008}, false},
+		{"stream offline", &jetstream.APIError{Code: 500, ErrorCode: 10118}, false},
+		{"no answer", fmt.Errorf("read: %w", context.DeadlineExceeded), false},
+		{"no server", fmt.Errorf("connect: %w", nats.ErrNoServers), false},
+		{"JetStream not enabled yet", jetstream.ErrJetStreamNotEnabled, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Permanent(tt.err); got != tt.want {
+				t.Errorf("Permanent(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
