@@ -375,6 +375,31 @@ func TestInsertAttemptsRejectsUnstorable(t *testing.T) {
 
 func BenchmarkInsertAttempts(b *testing.B) {
 	for _, driver := range []string{"sqlite", "postgres"} {
+		// rows-45 is the recorder's batch at load, one of 1,000 webhooks
+		// a row, into a table that grows as the benchmark runs.
+		b.Run(driver+"/rows-45", func(b *testing.B) {
+			c := newClock()
+			db := MustOpen(b, driver, c)
+			webhooks := make([]string, 1000)
+			for i := range webhooks {
+				webhooks[i] = store.NewID()
+			}
+			payload := json.RawMessage(`{"id":"0190a6b2-7c1e-7d3a-9f00-4b1c2d3e4f50","event":"user.created","timestamp":"2026-03-01T12:00:00Z","data":{"user_id":"0190a6b2-7c1e-7d3a-9f00-4b1c2d3e4f51","email":"ada@example.com"}}`)
+			body, code, ms := "ok", 200, 42
+			rows := 0
+			for b.Loop() {
+				as := make([]*fluxhook.Attempt, 45)
+				for i := range as {
+					as[i] = &fluxhook.Attempt{DeliveryID: store.NewID(), WebhookID: webhooks[(rows+i)%len(webhooks)], EventID: store.NewID(), Event: "user.created",
+						Payload: payload, Status: fluxhook.DeliveryDelivered, Attempt: 1, StatusCode: &code, ResponseBody: &body, DurationMS: &ms}
+				}
+				if err := db.InsertAttempts(context.Background(), as); err != nil {
+					b.Fatal(err)
+				}
+				rows += len(as)
+			}
+			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+		})
 		b.Run(driver+"/rows-500", func(b *testing.B) {
 			c := newClock()
 			db := MustOpen(b, driver, c)
