@@ -2,6 +2,8 @@ package events
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -42,6 +44,7 @@ const DefaultPublishAckTimeout = 10 * time.Second
 // being stored share the next one (see committer).
 type Publisher struct {
 	js        jetstream.JetStream
+	timeout   time.Duration // PublisherOptions.AckTimeout
 	mu        sync.Mutex
 	idem      jetstream.KeyValue // IdempotencyBucket, looked up on first use
 	events    *committer
@@ -61,7 +64,7 @@ func NewPublisher(nc *nats.Conn, opts PublisherOptions) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	p := &Publisher{js: js}
+	p := &Publisher{js: js, timeout: opts.AckTimeout}
 	p.events = &committer{store: p.storeEvents, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
 	p.jobs = &committer{store: p.storeJobs, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
 	p.schedules = &committer{store: p.storeSchedule, maxItems: wire.MaxPackJobs, maxBytes: wire.MaxPackBytes, timeout: opts.AckTimeout}
@@ -154,6 +157,47 @@ func (p *Publisher) PackEvent(ctx context.Context, e fluxhook.Event) error {
 		return fmt.Errorf("publish event %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// PublishEvents stores events in EVENTS in their order, in as few
+// messages as a pack's bounds allow, one message after another; it
+// returns how many of the events, from the first, are stored. It is the
+// outbox relay's: a batch is already a group, so it goes out as it is
+// rather than through the committer. Each message's deduplication id is
+// derived from the ids of the events it holds, so a batch published
+// again after a lost PubAck, holding the same events, is dropped as a
+// duplicate; one that holds more events by then is stored again, and
+// its repeated events are delivered again with the same webhook-id.
+func (p *Publisher) PublishEvents(ctx context.Context, es []fluxhook.Event) (stored int, err error) {
+	encoded := make([][]byte, len(es))
+	for i, e := range es {
+		if encoded[i], err = wire.EncodeEvent(e); err != nil {
+			return 0, err
+		}
+	}
+	for len(encoded) > 0 {
+		n, size := 0, 0
+		for n < len(encoded) && n < wire.MaxPackJobs && (n == 0 || size+len(encoded[n])+1 <= wire.MaxPackBytes) {
+			size += len(encoded[n]) + 1
+			n++
+		}
+		dedup := sha256.New()
+		for _, e := range es[stored : stored+n] {
+			dedup.Write([]byte(e.ID))
+			dedup.Write([]byte{'\n'})
+		}
+		mctx, cancel := context.WithTimeout(ctx, p.timeout)
+		_, err := p.js.PublishMsg(mctx, &nats.Msg{Subject: EventPackSubject, Data: wire.AppendPack(nil, encoded[:n]...)},
+			jetstream.WithMsgID("events."+hex.EncodeToString(dedup.Sum(nil)[:16])),
+			jetstream.WithExpectStream(StreamEvents))
+		cancel()
+		if err != nil {
+			return stored, fmt.Errorf("publish %d events from %s: %w", n, es[stored].ID, err)
+		}
+		stored += n
+		encoded = encoded[n:]
+	}
+	return stored, nil
 }
 
 // storeEvents stores one pack of events.

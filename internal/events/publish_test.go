@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,6 +76,65 @@ func TestPublishEventDeduplicates(t *testing.T) {
 	}
 	if want := testEvent("evt_a"); !reflect.DeepEqual(got, want) {
 		t.Errorf("stored %+v, want %+v", got, want)
+	}
+}
+
+func TestPublishEventsPacksInOrderAndDeduplicates(t *testing.T) {
+	p := newPipeline(t, testenv.NATS(t).ClientURL(), ConsumersConfig{})
+	ctx := testenv.Context(t, 30*time.Second)
+	es := make([]fluxhook.Event, wire.MaxPackJobs+10)
+	for i := range es {
+		es[i] = testEvent(fmt.Sprintf("evt_%04d", i))
+	}
+	stored, err := p.pub.PublishEvents(ctx, es)
+	if err != nil || stored != len(es) {
+		t.Fatalf("PublishEvents = %d, %v; want %d, nil", stored, err, len(es))
+	}
+	if n := p.streamMsgs(t, StreamEvents); n != 2 {
+		t.Fatalf("EVENTS holds %d messages for %d events, want 2 packs", n, len(es))
+	}
+	// The same batch again, as after a PubAck lost: dropped whole.
+	if stored, err := p.pub.PublishEvents(ctx, es); err != nil || stored != len(es) {
+		t.Fatalf("PublishEvents again = %d, %v", stored, err)
+	}
+	if n := p.streamMsgs(t, StreamEvents); n != 2 {
+		t.Errorf("EVENTS holds %d messages after the repeat, want still 2", n)
+	}
+	// A batch that holds one event more is another message.
+	if _, err := p.pub.PublishEvents(ctx, append(slices.Clone(es[:3]), testEvent("evt_new"))); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.streamMsgs(t, StreamEvents); n != 3 {
+		t.Errorf("EVENTS holds %d messages, want 3", n)
+	}
+
+	s, err := p.js.Stream(ctx, StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for seq := uint64(1); seq <= 2; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != EventPackSubject {
+			t.Errorf("message %d on %s, want %s", seq, m.Subject, EventPackSubject)
+		}
+		pack, err := wire.DecodeEvents(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range pack {
+			got = append(got, e.ID)
+		}
+	}
+	want := make([]string, len(es))
+	for i, e := range es {
+		want[i] = e.ID
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the stream holds %d events, not the %d published in their order", len(got), len(want))
 	}
 }
 

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/events"
@@ -33,7 +32,7 @@ import (
 // Publisher stores an event in the EVENTS stream and returns once
 // JetStream has acknowledged it, deduplicating by the event id.
 type Publisher interface {
-	PublishEvent(ctx context.Context, e fluxhook.Event) (duplicate bool, err error)
+	PublishEvents(ctx context.Context, es []fluxhook.Event) (stored int, err error)
 }
 
 var _ Publisher = (*events.Publisher)(nil)
@@ -42,16 +41,13 @@ var _ Publisher = (*events.Publisher)(nil)
 type Options struct {
 	// BatchSize (default 500) is how many rows one round claims.
 	BatchSize int
-	// Concurrency (default 64) bounds publishes awaiting their PubAck.
-	Concurrency int
 	// PollInterval (default 50 ms) is how long the relay sleeps when the
 	// outbox is drained; Poke ends the sleep early.
 	PollInterval time.Duration
-	// PublishTimeout (default 10 s) bounds the wait for one PubAck, and
-	// BatchTimeout (default 30 s) the publishing of a whole batch: on
-	// PostgreSQL the batch's rows stay locked for that long at most.
-	PublishTimeout time.Duration
-	BatchTimeout   time.Duration
+	// BatchTimeout (default 30 s) bounds the publishing of a whole
+	// batch (the publisher bounds each of its messages): on PostgreSQL
+	// the batch's rows stay locked for that long at most.
+	BatchTimeout time.Duration
 	// MinBackoff (default 100 ms) and MaxBackoff (default 5 s) bound the
 	// wait after a failed round; it doubles with each failure in a row.
 	MinBackoff time.Duration
@@ -75,9 +71,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultBatchSize       = 500
-	DefaultConcurrency     = 64
 	DefaultPollInterval    = 50 * time.Millisecond
-	DefaultPublishTimeout  = 10 * time.Second
 	DefaultBatchTimeout    = 30 * time.Second
 	DefaultMinBackoff      = 100 * time.Millisecond
 	DefaultMaxBackoff      = 5 * time.Second
@@ -112,10 +106,8 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	setInt(&o.BatchSize, DefaultBatchSize)
-	setInt(&o.Concurrency, DefaultConcurrency)
 	setInt(&o.PruneBatch, DefaultPruneBatch)
 	setDur(&o.PollInterval, DefaultPollInterval)
-	setDur(&o.PublishTimeout, DefaultPublishTimeout)
 	setDur(&o.BatchTimeout, DefaultBatchTimeout)
 	setDur(&o.MinBackoff, DefaultMinBackoff)
 	setDur(&o.MaxBackoff, DefaultMaxBackoff)
@@ -279,78 +271,36 @@ func (r *Relay) roundSingle(ctx context.Context) (read, published int, err error
 
 // publish publishes batch and returns the ids JetStream acknowledged.
 //
-// Events of one user are published one after another, in outbox order,
-// so that they reach the stream in the order they were committed
-// (user.created before user.updated); different users' events are
-// published concurrently. After a failure the user's later events wait
-// for the next round rather than overtake the failed one. Across
-// PostgreSQL replicas, which take consecutive batches at once, the order
-// is not guaranteed.
+// The batch goes out in outbox order, packed (one message, so one
+// fsync, for up to a pack's bound of events rather than one each), so
+// events reach the stream in the order they were committed
+// (user.created before user.updated). After a failure the rest of the
+// batch waits for the next round rather than overtake the failed
+// message. Across PostgreSQL replicas, which take consecutive batches at
+// once, the order is not guaranteed.
 func (r *Relay) publish(ctx context.Context, batch []fluxhook.OutboxEvent) ([]string, error) {
-	if len(batch) == 0 {
+	es := make([]fluxhook.Event, 0, len(batch))
+	for _, oe := range batch {
+		if r.publishable(oe.Event) {
+			es = append(es, oe.Event)
+		}
+	}
+	if len(es) == 0 {
 		return nil, nil
 	}
-	stopping := ctx
-	ctx, cancel := context.WithTimeout(ctx, r.o.BatchTimeout)
+	pctx, cancel := context.WithTimeout(ctx, r.o.BatchTimeout)
 	defer cancel()
-
-	var order []string
-	chains := map[string][]fluxhook.Event{}
-	for _, oe := range batch {
-		e := oe.Event
-		if !r.publishable(e) {
-			continue
-		}
-		if _, ok := chains[e.UserID]; !ok {
-			order = append(order, e.UserID)
-		}
-		chains[e.UserID] = append(chains[e.UserID], e)
+	n, err := r.pub.PublishEvents(pctx, es)
+	acked := make([]string, n)
+	for i, e := range es[:n] {
+		acked[i] = e.ID
 	}
-
-	var (
-		mu     sync.Mutex
-		acked  = make([]string, 0, len(batch))
-		failed int
-		first  error
-		wg     sync.WaitGroup
-	)
-	work := make(chan []fluxhook.Event)
-	for range min(r.o.Concurrency, len(order)) {
-		wg.Go(func() {
-			for chain := range work {
-				for _, e := range chain {
-					pctx, cancel := context.WithTimeout(ctx, r.o.PublishTimeout)
-					_, err := r.pub.PublishEvent(pctx, e)
-					cancel()
-					mu.Lock()
-					if err != nil {
-						failed++
-						if first == nil {
-							first = err
-						}
-					} else {
-						acked = append(acked, e.ID)
-					}
-					mu.Unlock()
-					if err != nil {
-						break
-					}
-				}
-			}
-		})
-	}
-	for _, user := range order {
-		work <- chains[user]
-	}
-	close(work)
-	wg.Wait()
-
-	if failed > 0 {
+	if err != nil {
 		// Publishes cut short by shutdown are not errors to count.
-		if stopping.Err() == nil {
-			r.m.PublishErrors.Add(float64(failed))
+		if ctx.Err() == nil {
+			r.m.PublishErrors.Add(float64(len(es) - n))
 		}
-		return acked, fmt.Errorf("publish outbox: %d of %d events failed (their users' later events wait too), first: %w", failed, len(batch), first)
+		return acked, fmt.Errorf("publish outbox: %d of %d events stored, the rest wait for the next round: %w", n, len(es), err)
 	}
 	return acked, nil
 }

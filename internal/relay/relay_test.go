@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,11 +177,13 @@ func (n *natsEnv) stored() []streamMsg {
 		if err != nil {
 			n.t.Fatalf("get message %d: %v", seq, err)
 		}
-		e, err := wire.DecodeEvent(m.Data)
+		es, err := wire.DecodeEvents(m.Data)
 		if err != nil {
 			n.t.Fatalf("message %d: %v", seq, err)
 		}
-		out = append(out, streamMsg{m.Subject, m.Header.Get(nats.MsgIdHdr), e})
+		for _, e := range es {
+			out = append(out, streamMsg{m.Subject, m.Header.Get(nats.MsgIdHdr), e})
+		}
 	}
 	return out
 }
@@ -256,27 +259,31 @@ func TestRelayPublishesOutboxInOrder(t *testing.T) {
 			if len(got) != len(written) {
 				t.Fatalf("EVENTS holds %d messages, want %d", len(got), len(written))
 			}
-			for _, user := range []string{ada, bob} {
-				if g, w := ids(got, user), ids(written, user); !slices.Equal(g, w) {
-					t.Errorf("user %s: stream order %v, want the outbox order %v", user, g, w)
-				}
+			if g, w := ids(got, ""), ids(written, ""); !slices.Equal(g, w) {
+				t.Errorf("stream order %v, want the outbox order %v", g, w)
 			}
 			byID := map[string]fluxhook.Event{}
 			for _, e := range written {
 				byID[e.ID] = e
 			}
+			msgIDs := map[string]int{}
 			for _, msg := range got {
 				want := byID[msg.event.ID]
-				if msg.msgID != want.ID {
-					t.Errorf("Nats-Msg-Id %q, want the event id %q", msg.msgID, want.ID)
+				msgIDs[msg.msgID]++
+				if !strings.HasPrefix(msg.msgID, "events.") {
+					t.Errorf("Nats-Msg-Id %q, want one derived from the pack's event ids", msg.msgID)
 				}
-				if msg.subject != "fluxhook.events."+want.Event {
-					t.Errorf("subject %q for %s", msg.subject, want.Event)
+				if msg.subject != events.EventPackSubject {
+					t.Errorf("subject %q for %s, want %s", msg.subject, want.Event, events.EventPackSubject)
 				}
 				e := msg.event
 				if e.Event != want.Event || e.UserID != want.UserID || !e.Timestamp.Equal(want.Timestamp) || !jsonEqual(t, e.Data, want.Data) {
 					t.Errorf("stored %+v, want %+v", e, want)
 				}
+			}
+			// Batches of 3: the events were packed three to a message.
+			if len(msgIDs) != (len(written)+2)/3 {
+				t.Errorf("%d messages for %d events in batches of 3, want %d", len(msgIDs), len(written), (len(written)+2)/3)
 			}
 			// The counter moves just after the rows are stamped.
 			waitFor(t, 15*time.Second, fmt.Sprintf("fluxhook_outbox_published_total to reach %d", len(written)), func() bool {
@@ -312,15 +319,21 @@ func (f *flakyPublisher) set(all bool, ids ...string) {
 	}
 }
 
-func (f *flakyPublisher) PublishEvent(ctx context.Context, e fluxhook.Event) (bool, error) {
+// PublishEvents stores the events before the first that is to fail,
+// as a message holding them would be, and fails there.
+func (f *flakyPublisher) PublishEvents(ctx context.Context, es []fluxhook.Event) (int, error) {
 	f.attempts.Add(1)
 	f.mu.Lock()
-	fail := f.failAll || f.failIDs[e.ID]
+	fail := slices.IndexFunc(es, func(e fluxhook.Event) bool { return f.failAll || f.failIDs[e.ID] })
 	f.mu.Unlock()
-	if fail {
-		return false, errors.New("nats: timeout")
+	if fail < 0 {
+		return f.next.PublishEvents(ctx, es)
 	}
-	return f.next.PublishEvent(ctx, e)
+	n, err := f.next.PublishEvents(ctx, es[:fail])
+	if err != nil {
+		return n, err
+	}
+	return n, errors.New("nats: timeout")
 }
 
 func TestRelayKeepsFailedEventsPendingUntilPublished(t *testing.T) {
@@ -338,10 +351,11 @@ func TestRelayKeepsFailedEventsPendingUntilPublished(t *testing.T) {
 		},
 		{
 			name: "one event fails",
-			// Ada's later events wait behind her failed one; Bob's go.
+			// The events behind the failed one in the outbox wait for it,
+			// Bob's too: the stream keeps the outbox's order.
 			fail: func(f *flakyPublisher, ada, _ []fluxhook.Event) { f.set(false, ada[1].ID) },
-			published: func(ada, bob []fluxhook.Event) []fluxhook.Event {
-				return append([]fluxhook.Event{ada[0]}, bob...)
+			published: func(ada, _ []fluxhook.Event) []fluxhook.Event {
+				return []fluxhook.Event{ada[0]}
 			},
 		},
 	}
@@ -419,7 +433,7 @@ func TestRelaySurvivesNATSRestart(t *testing.T) {
 			db := openDB(t, driver)
 			n := startNATS(t, testenv.FreeAddr(t))
 			m := relay.NewMetrics(prometheus.NewRegistry())
-			run(t, relay.New(db.DB, n.pub, nil, m, relay.Options{PublishTimeout: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
+			run(t, relay.New(db.DB, n.pub, nil, m, relay.Options{BatchTimeout: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}))
 
 			before := db.write(t, store.NewID(), "user.created")
 			waitFor(t, 15*time.Second, "the first event", func() bool { return db.pending(t) == 0 })
@@ -454,20 +468,22 @@ type countingPublisher struct {
 }
 
 func (c *countingPublisher) as(name string) relay.Publisher {
-	return publisherFunc(func(ctx context.Context, e fluxhook.Event) (bool, error) {
+	return publisherFunc(func(ctx context.Context, es []fluxhook.Event) (int, error) {
 		time.Sleep(time.Millisecond)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.count[e.ID]++
-		c.by[name]++
-		return false, nil
+		for _, e := range es {
+			c.count[e.ID]++
+			c.by[name]++
+		}
+		return len(es), nil
 	})
 }
 
-type publisherFunc func(ctx context.Context, e fluxhook.Event) (bool, error)
+type publisherFunc func(ctx context.Context, es []fluxhook.Event) (int, error)
 
-func (f publisherFunc) PublishEvent(ctx context.Context, e fluxhook.Event) (bool, error) {
-	return f(ctx, e)
+func (f publisherFunc) PublishEvents(ctx context.Context, es []fluxhook.Event) (int, error) {
+	return f(ctx, es)
 }
 
 func TestTwoRelaysOnPostgresPublishEachRowOnce(t *testing.T) {
