@@ -179,19 +179,26 @@ func (c Config) RequireProductionSecrets() error {
 	return errors.Join(errs...)
 }
 
-// Require reports what the named binary cannot start without: the
-// api needs both shared secrets, the worker the encryption key it opens
-// webhook secrets with; the all-in-one generates what it lacks.
+// Require reports what the named binary cannot start without: api,
+// dispatcher and worker need a NATS server to connect to, the api both
+// shared secrets, the worker the encryption key it opens webhook secrets
+// with; the all-in-one generates what it lacks. Checked before start-up,
+// which waits for dependencies, so that a missing setting stops the
+// process at once.
 func (c Config) Require(binary string) error {
+	var errs []error
+	if binary != "fluxhook" && c.NATSURL == "" {
+		errs = append(errs, fmt.Errorf("FLUXHOOK_NATS_URL: required for %s (only the all-in-one fluxhook runs NATS embedded)", binary))
+	}
 	switch binary {
 	case "api":
-		return c.RequireProductionSecrets()
+		errs = append(errs, c.RequireProductionSecrets())
 	case "worker":
 		if len(c.EncryptionKey) == 0 {
-			return fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: required: the worker decrypts webhook secrets to sign deliveries; set it to the api's key (the base64 of %d random bytes)", EncryptionKeyBytes)
+			errs = append(errs, fmt.Errorf("FLUXHOOK_ENCRYPTION_KEY: required: the worker decrypts webhook secrets to sign deliveries; set it to the api's key (the base64 of %d random bytes)", EncryptionKeyBytes))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // SQLitePath returns the database file path when DatabaseURL names a

@@ -31,6 +31,8 @@ type Health struct {
 
 	ready    atomic.Bool
 	draining atomic.Bool
+	// waiting is what start-up waits for, said by /readyz until ready.
+	waiting atomic.Pointer[string]
 }
 
 type check struct {
@@ -52,6 +54,11 @@ func (h *Health) AddCheck(name string, fn func(ctx context.Context) error) {
 // SetReady marks the process as started (or not). It has no effect once
 // Drain has been called.
 func (h *Health) SetReady(ready bool) { h.ready.Store(ready) }
+
+// Waiting says what start-up is waiting for (a dependency not there
+// yet, and why), for /readyz to answer while the process is not ready;
+// "" says nothing more than "starting".
+func (h *Health) Waiting(reason string) { h.waiting.Store(&reason) }
 
 // Drain makes /readyz fail from now on, so that load balancers and
 // Kubernetes stop routing to the process while it finishes in-flight
@@ -79,7 +86,11 @@ func (h *Health) ServeReadyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, healthBody{Status: "not ready", Reason: "draining"})
 		return
 	case !h.ready.Load():
-		writeJSON(w, http.StatusServiceUnavailable, healthBody{Status: "not ready", Reason: "starting"})
+		reason := "starting"
+		if p := h.waiting.Load(); p != nil && *p != "" {
+			reason += ": " + sanitize(*p)
+		}
+		writeJSON(w, http.StatusServiceUnavailable, healthBody{Status: "not ready", Reason: reason})
 		return
 	}
 	results, ok := h.runChecks(r.Context())

@@ -42,6 +42,20 @@ type Named struct {
 //
 // logger may be nil; it records when each component stops.
 func Run(ctx context.Context, logger *slog.Logger, components ...Named) error {
+	return RunStarting(ctx, logger, nil, components...)
+}
+
+// Start is a process's start-up: it waits for what the process needs
+// and returns the components that need it.
+type Start func(ctx context.Context) ([]Named, error)
+
+// RunStarting is Run for a process whose start-up takes a while: the
+// components given run at once (the admin port answering probes, say)
+// while start runs, and the components start returns join them. A start
+// that fails stops them all, and Run returns its error prefixed with
+// "start: "; a start that fails because ctx ended is a clean stop. start
+// may be nil.
+func RunStarting(ctx context.Context, logger *slog.Logger, start Start, components ...Named) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -53,10 +67,15 @@ func Run(ctx context.Context, logger *slog.Logger, components ...Named) error {
 		mu       sync.Mutex
 		firstErr error
 	)
-	for _, nc := range components {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	fail := func(name string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	launch := func(nc Named) {
+		wg.Go(func() {
 			err := runOne(ctx, logger, nc)
 			stopping := ctx.Err() != nil
 			cancel()
@@ -64,21 +83,41 @@ func Run(ctx context.Context, logger *slog.Logger, components ...Named) error {
 			switch {
 			case err != nil && !errors.Is(err, context.Canceled):
 				logger.Error("component failed", "component", nc.Name, "err", err)
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", nc.Name, err)
-				}
-				mu.Unlock()
+				fail(nc.Name, err)
 			case !stopping:
 				// Not an error, but it takes the process down with it.
 				logger.Warn("component stopped on its own; stopping the others", "component", nc.Name)
 			default:
 				logger.Debug("component stopped", "component", nc.Name)
 			}
-		}()
+		})
+	}
+	for _, nc := range components {
+		launch(nc)
+	}
+	if start != nil {
+		more, err := runStart(ctx, start)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			fail("start", err)
+			cancel()
+		case err == nil && ctx.Err() == nil:
+			for _, nc := range more {
+				launch(nc)
+			}
+		}
 	}
 	wg.Wait()
 	return firstErr
+}
+
+func runStart(ctx context.Context, start Start) (more []Named, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return start(ctx)
 }
 
 func runOne(ctx context.Context, logger *slog.Logger, nc Named) (err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -369,5 +370,87 @@ func TestHTTPServerListensOnAddr(t *testing.T) {
 	err = HTTPServer(&http.Server{Addr: busy.Addr().String()}, nil, time.Second).Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
 		t.Errorf("busy address: Run = %v, want an error naming it", err)
+	}
+}
+
+func TestRunStarting(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		start   func(ctx context.Context, firstRan *atomic.Bool) ([]Named, error)
+		cancel  bool // ctx ends while start waits
+		wantErr string
+		wantRan bool // the component start returned ran
+	}{
+		{"start's components join the first", func(ctx context.Context, _ *atomic.Bool) ([]Named, error) {
+			return []Named{{"late", Func(func(ctx context.Context) error { return boom })}}, nil
+		}, false, "late: boom", true},
+		{"a failed start stops the first", func(ctx context.Context, _ *atomic.Bool) ([]Named, error) {
+			return nil, boom
+		}, false, "start: boom", false},
+		{"a panicking start stops the first", func(ctx context.Context, _ *atomic.Bool) ([]Named, error) {
+			panic("kaput")
+		}, false, "start: panic: kaput", false},
+		{"stopped while starting is a clean stop", func(ctx context.Context, _ *atomic.Bool) ([]Named, error) {
+			<-ctx.Done()
+			return nil, fmt.Errorf("waiting for NATS: %w", ctx.Err())
+		}, true, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var firstRunning, firstStopped, lateRan atomic.Bool
+			first := Func(func(ctx context.Context) error {
+				firstRunning.Store(true)
+				<-ctx.Done()
+				firstStopped.Store(true)
+				return ctx.Err()
+			})
+			err := RunStarting(ctx, nil, func(ctx context.Context) ([]Named, error) {
+				for !firstRunning.Load() { // the first run while start-up waits
+					time.Sleep(time.Millisecond)
+				}
+				if tt.cancel {
+					cancel()
+				}
+				more, err := tt.start(ctx, &firstRunning)
+				for i, nc := range more {
+					more[i].Component = Func(func(ctx context.Context) error { lateRan.Store(true); return nc.Component.Run(ctx) })
+				}
+				return more, err
+			}, Named{"admin", first})
+			if ctx.Err() == context.DeadlineExceeded {
+				t.Fatal("RunStarting only returned at the test deadline")
+			}
+			if !firstStopped.Load() {
+				t.Error("the first component was still running when RunStarting returned")
+			}
+			if lateRan.Load() != tt.wantRan {
+				t.Errorf("start's component ran: %v, want %v", lateRan.Load(), tt.wantRan)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("err = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
+				t.Errorf("err = %v, want one starting %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReadyzSaysWhatStartUpWaitsFor(t *testing.T) {
+	h := NewHealth()
+	h.Waiting("waiting for the database (attempt 3): dial postgres://fluxhook:s3cr3t@db:5432/x: connection refused")
+	code, p, body := get(t, h.Handler(nil), "/readyz")
+	if code != 503 || p.Reason != "starting: waiting for the database (attempt 3): dial postgres://xxxxx@db:5432/x: connection refused" {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	h.Waiting("")
+	if _, p, body := get(t, h.Handler(nil), "/readyz"); p.Reason != "starting" {
+		t.Errorf("/readyz after Waiting(\"\") = %s, want the reason \"starting\"", body)
+	}
+	if code, _, _ := get(t, h.Handler(nil), "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d while starting, want 200: a process waiting for a dependency is alive", code)
 	}
 }

@@ -84,30 +84,30 @@ func Migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	return nil
 }
 
-// ServeRoles is what api, dispatcher and worker do on "serve": open the
-// database, connect to FLUXHOOK_NATS_URL, share them, let add put the
-// binary's roles on the process, serve the admin port, and run until ctx
-// ends.
+// ServeRoles is what api, dispatcher and worker do on "serve": serve the
+// admin port, then open the database, connect to FLUXHOOK_NATS_URL,
+// share them (each waited for while it is not there, the process alive
+// and unready meanwhile), let add put the binary's roles on the process,
+// and run until ctx ends.
 func ServeRoles(ctx context.Context, name string, cfg config.Config, stderr io.Writer, add func(ctx context.Context, p *Process, s *Shared) error) error {
 	p := New(name, cfg, stderr)
 	defer p.Close()
-	db, err := p.OpenDB(ctx)
-	if err != nil {
-		return err
-	}
-	nc, err := p.ConnectNATS(ctx)
-	if err != nil {
-		return err
-	}
-	shared, err := p.Share(ctx, db, nc)
-	if err != nil {
-		return err
-	}
-	if err := add(ctx, p, shared); err != nil {
-		return err
-	}
 	if _, err := p.ServeAdmin(); err != nil {
 		return err
 	}
-	return p.Run(ctx)
+	return p.Run(ctx, func(ctx context.Context) error {
+		db, err := p.OpenDB(ctx)
+		if err != nil {
+			return err
+		}
+		nc, err := p.ConnectNATS(ctx)
+		if err != nil {
+			return err
+		}
+		shared, err := p.Share(ctx, db, nc)
+		if err != nil {
+			return err
+		}
+		return add(ctx, p, shared)
+	})
 }

@@ -71,35 +71,51 @@ func (p *Process) Close() {
 	p.closers = nil
 }
 
-// OpenDB opens and migrates the database and adds its readiness check.
+// OpenDB opens and migrates the database, waiting for PostgreSQL while
+// it is not there, and adds its readiness check.
 func (p *Process) OpenDB(ctx context.Context) (*store.DB, error) {
-	db, err := store.Open(ctx, p.Config.DatabaseURL, store.Options{})
+	var db *store.DB
+	err := p.await(ctx, "the database", permanentDB(!p.Config.IsPostgres()), func(ctx context.Context) error {
+		d, err := store.Open(ctx, p.Config.DatabaseURL, store.Options{})
+		if err != nil {
+			return fmt.Errorf("FLUXHOOK_DATABASE_URL: %w", err)
+		}
+		applied, err := d.Migrate(ctx)
+		if err != nil {
+			d.Close()
+			return fmt.Errorf("migrate database: %w", err)
+		}
+		if len(applied) > 0 {
+			p.Logger.Info("database migrated", "applied", applied, "driver", d.Driver())
+		}
+		db = d
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("FLUXHOOK_DATABASE_URL: %w", err)
+		return nil, err
 	}
 	p.OnClose(func() { db.Close() })
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate database: %w", err)
-	}
-	if len(applied) > 0 {
-		p.Logger.Info("database migrated", "applied", applied, "driver", db.Driver())
-	}
 	p.Health.AddCheck("database", db.Ping)
 	return db, nil
 }
 
-// ConnectNATS connects to FLUXHOOK_NATS_URL (checking the server's
-// version) and adds its readiness check.
+// ConnectNATS connects to FLUXHOOK_NATS_URL, waiting for NATS while it is
+// not there, checks the server's version and adds its readiness check.
 func (p *Process) ConnectNATS(ctx context.Context) (*nats.Conn, error) {
 	if p.Config.NATSURL == "" {
 		return nil, fmt.Errorf("FLUXHOOK_NATS_URL: required for %s (only the all-in-one fluxhook runs NATS embedded)", p.Name)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	nc, err := events.Connect(cctx, p.Config.NATSURL, "fluxhook-"+p.Name, p.Logger)
+	var nc *nats.Conn
+	err := p.await(ctx, "NATS", events.Permanent, func(ctx context.Context) error {
+		c, err := events.Dial(ctx, p.Config.NATSURL, "fluxhook-"+p.Name, p.Logger)
+		if err != nil {
+			return fmt.Errorf("FLUXHOOK_NATS_URL: %w", err)
+		}
+		nc = c
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("FLUXHOOK_NATS_URL: %w", err)
+		return nil, err
 	}
 	p.useNATS(nc)
 	return nc, nil
@@ -136,18 +152,29 @@ func (p *Process) ServeAdmin() (net.Listener, error) {
 	return ln, nil
 }
 
-// Run runs the components until ctx ends or one of them fails. When
-// shutdown begins, readiness turns false at once so that load balancers
-// stop sending traffic while in-flight work finishes.
-func (p *Process) Run(ctx context.Context) error {
-	p.Health.SetReady(true)
-	p.Add("drain", lifecycle.Func(func(ctx context.Context) error {
+// Run serves what was added so far (the admin port) at once, then runs
+// start, the process's start-up, which waits for the dependencies and
+// adds the components that use them; once it has returned, the process
+// is ready and those components run too, until ctx ends or one of them
+// fails. Until then /readyz answers 503 with what start-up waits for;
+// when shutdown begins, readiness turns false at once so that load
+// balancers stop sending traffic while in-flight work finishes.
+func (p *Process) Run(ctx context.Context, start func(ctx context.Context) error) error {
+	first := append(p.components, lifecycle.Named{Name: "drain", Component: lifecycle.Func(func(ctx context.Context) error {
 		<-ctx.Done()
 		p.Health.Drain()
 		return nil
-	}))
-	p.Logger.Info("started", "version", Version)
-	err := lifecycle.Run(ctx, p.Logger, p.components...)
+	})})
+	p.components = nil
+	p.Logger.Info("starting", "version", Version)
+	err := lifecycle.RunStarting(ctx, p.Logger, func(ctx context.Context) ([]lifecycle.Named, error) {
+		if err := start(ctx); err != nil {
+			return nil, err
+		}
+		p.Health.SetReady(true)
+		p.Logger.Info("started", "version", Version)
+		return p.components, nil
+	}, first...)
 	p.Logger.Info("stopped", "err", err)
 	return err
 }

@@ -41,9 +41,11 @@ type Shared struct {
 
 // Share sets up what the roles share on the process's database and NATS
 // connection: JetStream's streams and consumers (idempotently: every
-// role's process does it with the same settings, and they are checked
-// against what the server keeps), the publisher, the cache invalidation
-// bus, Redis, the secrets' box and the webhooks service.
+// role's process does it with the same settings, at the same moment
+// too, and they are checked against what the server keeps; waited for
+// while JetStream cannot take them yet), the publisher, the cache
+// invalidation bus, Redis (waited for), the secrets' box and the
+// webhooks service.
 func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shared, error) {
 	cfg := p.Config
 	s := &Shared{DB: db, NATS: nc, UserAgent: "Fluxhook/" + Version, RateMetrics: ratelimit.NewMetrics(p.Registry),
@@ -52,13 +54,17 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 	if err != nil {
 		return nil, err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := events.EnsureStreams(sctx, js, events.StreamsConfig{Replicas: cfg.StreamReplicas}); err != nil {
-		return nil, fmt.Errorf("JetStream streams: %w", err)
-	}
-	if err := events.EnsureConsumers(sctx, js, events.ConsumersConfig{WorkerAckWait: cfg.WorkerAckWait}); err != nil {
-		return nil, fmt.Errorf("JetStream consumers: %w", err)
+	err = p.await(ctx, "JetStream streams and consumers", events.Permanent, func(ctx context.Context) error {
+		if err := events.EnsureStreams(ctx, js, events.StreamsConfig{Replicas: cfg.StreamReplicas}); err != nil {
+			return fmt.Errorf("JetStream streams: %w", err)
+		}
+		if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{WorkerAckWait: cfg.WorkerAckWait}); err != nil {
+			return fmt.Errorf("JetStream consumers: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.Publisher, err = events.NewPublisher(nc, events.PublisherOptions{}); err != nil {
 		return nil, err
@@ -68,7 +74,7 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 		return nil, fmt.Errorf("subscribe to cache invalidations: %w", err)
 	}
 	if cfg.RedisURL != "" {
-		if s.Redis, err = p.connectRedis(); err != nil {
+		if s.Redis, err = p.connectRedis(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -82,8 +88,13 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 }
 
 // connectRedis returns a client for FLUXHOOK_REDIS_URL with short
-// timeouts: Redis sits on the request path.
-func (p *Process) connectRedis() (*redis.Client, error) {
+// timeouts, Redis sitting on the request path, once Redis answers.
+//
+// Only start-up waits for Redis: a replica starting without it would
+// limit on its own, unseen. A running one does not turn unready when
+// Redis goes (no readiness check): its limiters fail open, or closed for
+// logins, by design.
+func (p *Process) connectRedis(ctx context.Context) (*redis.Client, error) {
 	opts, err := redis.ParseURL(p.Config.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("FLUXHOOK_REDIS_URL: %w", err)
@@ -98,5 +109,11 @@ func (p *Process) connectRedis() (*redis.Client, error) {
 	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
 	p.OnClose(func() { rdb.Close() })
-	return rdb, nil
+	err = p.await(ctx, "Redis", never, func(ctx context.Context) error {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("FLUXHOOK_REDIS_URL: %w", err)
+		}
+		return nil
+	})
+	return rdb, err
 }
