@@ -18,7 +18,12 @@ import (
 // answer closes the circuit and the parked jobs flow again; another
 // failure opens it for twice as long, up to circuitMaxWait. Probes are
 // ordinary attempts, so the webhook's health (failing since, disabled
-// after FLUXHOOK_DISABLE_AFTER) is kept as before.
+// after FLUXHOOK_DISABLE_AFTER) is kept as before. A job parked for the
+// n-th time waits at least the retry schedule's n-th wait (wire.Job's
+// Parked), so that while an endpoint stays down for days each of its
+// jobs costs a handful of reads and writes, as its retries would, not
+// one a minute; a job parked long may thus come some minutes after its
+// endpoint recovered, as a retry would.
 type circuit struct {
 	now func() time.Time
 

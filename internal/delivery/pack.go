@@ -69,7 +69,7 @@ func (w *Worker) alreadyDelivered(ctx context.Context, msg jetstream.Msg, jobs [
 // to three times, rather than being written back to the stream.
 func (w *Worker) deliver(ctx context.Context, job wire.Job) verdict {
 	for tries := 1; ; tries++ {
-		v, finish := w.try(ctx, job)
+		v, finish := w.try(ctx, &job)
 		if finish != nil {
 			// With every finishing slot taken (outcomes cannot be stored
 			// as fast as attempts end), the attempt slot stays taken too:

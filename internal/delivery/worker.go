@@ -155,8 +155,10 @@ func (w *Worker) Wait() { w.packs.Wait() }
 
 // try makes the attempt of job, or decides that none can be made now. It
 // returns a verdict to settle at once, or finish: the steps that make the
-// attempt's outcome durable and return the verdict.
-func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.Context) verdict) {
+// attempt's outcome durable and return the verdict. Parking the job
+// counts in job.Parked.
+func (w *Worker) try(ctx context.Context, jp *wire.Job) (verdict, func(context.Context) verdict) {
+	job := *jp
 	hook, secrets, err := w.hooks.Get(ctx, job.WebhookID)
 	if fluxhook.IsNotFound(err) {
 		// Deleted since the event was dispatched: nobody to deliver to.
@@ -177,9 +179,11 @@ func (w *Worker) try(ctx context.Context, job wire.Job) (verdict, func(context.C
 	}
 	if ok, wait := w.circuit.allow(hook.ID); !ok {
 		// The endpoint keeps failing: the job waits, parked, without an
-		// attempt, until the circuit lets a probe through.
+		// attempt, until the circuit lets a probe through, and the n-th
+		// time at least as long as the n-th retry would (see circuit).
 		w.metrics.circuitOpen.Inc()
-		return verdict{action: nak, delay: wait, outcome: "parked"}, nil
+		jp.Parked++
+		return verdict{action: nak, delay: max(wait, w.opts.Schedule.Wait(jp.Parked)), outcome: "parked"}, nil
 	}
 	if hook.RateLimitPerSecond != nil {
 		d, _ := w.limiter.Allow(ctx, "webhook:"+hook.ID, ratelimit.PerSecond(*hook.RateLimitPerSecond))

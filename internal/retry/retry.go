@@ -58,6 +58,17 @@ func (s Schedule) Next(attempt int, retryAfter time.Duration, slow bool) (time.D
 	return max(d, time.Second), true
 }
 
+// Wait returns the schedule's n-th delay (n from 1), without jitter; the
+// last one for any n beyond it. A job parked while its endpoint's
+// circuit is open waits at least Wait(n) the n-th time, so a job parked
+// again and again costs about what its retries would have.
+func (s Schedule) Wait(n int) time.Duration {
+	if len(s.Delays) == 0 || n < 1 {
+		return 0
+	}
+	return s.Delays[min(n, len(s.Delays))-1]
+}
+
 // MaxRetries bounds a schedule, so that a typo cannot keep a delivery
 // alive (and its record growing) indefinitely.
 const MaxRetries = 50

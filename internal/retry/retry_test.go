@@ -81,3 +81,15 @@ func TestParse(t *testing.T) {
 		t.Fatal("Parse returned DefaultDelays itself")
 	}
 }
+
+func TestScheduleWait(t *testing.T) {
+	s := Schedule{Delays: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute}, Jitter: 0.2}
+	for n, want := range map[int]time.Duration{0: 0, 1: 5 * time.Second, 2: 5 * time.Minute, 3: 30 * time.Minute, 4: 30 * time.Minute, 100: 30 * time.Minute} {
+		if got := s.Wait(n); got != want {
+			t.Errorf("Wait(%d) = %v, want %v", n, got, want)
+		}
+	}
+	if got := (Schedule{}).Wait(1); got != 0 {
+		t.Errorf("an empty schedule's Wait(1) = %v, want 0", got)
+	}
+}

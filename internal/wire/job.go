@@ -27,6 +27,10 @@ type Job struct {
 	// delivery count is no substitute: it also counts crashes and
 	// rate-limit deferrals, which use up no attempt.
 	Attempt int
+	// Parked counts the times the job was put back without an attempt
+	// because its endpoint's circuit was open; the n-th parking lasts at
+	// least the retry schedule's n-th wait.
+	Parked int
 	// FirstAttemptAt is when attempt 1 was made; zero until then. Retries
 	// carry it so the worker can tell how long a delivery has failed.
 	FirstAttemptAt time.Time
@@ -49,6 +53,7 @@ type jobHeader struct {
 	Event          string    `json:"event"`
 	WebhookID      string    `json:"webhook_id"`
 	Attempt        int       `json:"attempt"`
+	Parked         int       `json:"parked,omitempty"`
 	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
 	UserID         string    `json:"user_id,omitempty"`
 	EventAt        time.Time `json:"event_at,omitzero"`
@@ -85,6 +90,7 @@ func encodeJob(j Job) ([]byte, error) {
 			Event:          j.Event,
 			WebhookID:      j.WebhookID,
 			Attempt:        j.Attempt,
+			Parked:         j.Parked,
 			FirstAttemptAt: j.FirstAttemptAt,
 			UserID:         j.UserID,
 			EventAt:        j.EventAt,
@@ -132,6 +138,10 @@ func appendJobHeader(b []byte, j Job) ([]byte, bool) {
 	b = appendMember(b, `,"webhook_id":"`, j.WebhookID)
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(j.Attempt), 10)
+	if j.Parked > 0 {
+		b = append(b, `,"parked":`...)
+		b = strconv.AppendInt(b, int64(j.Parked), 10)
+	}
 	var err error
 	if !j.FirstAttemptAt.IsZero() {
 		b = append(b, `,"first_attempt_at":"`...)
@@ -184,7 +194,7 @@ func DecodeJob(data []byte) (Job, error) {
 		if w.V != JobVersion {
 			return Job{}, fmt.Errorf("decode job: version %d, this build reads version %d", w.V, JobVersion)
 		}
-		j = Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt,
+		j = Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked,
 			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 	}
 	if err := j.validate(); err != nil {
@@ -208,6 +218,9 @@ func decodeJobFast(data []byte) (Job, bool) {
 		r.lit(`,"event":`) && r.str(&j.Event) &&
 		r.lit(`,"webhook_id":`) && r.str(&j.WebhookID) &&
 		r.lit(`,"attempt":`) && r.int(&j.Attempt)
+	if ok && r.lit(`,"parked":`) {
+		ok = r.int(&j.Parked) && j.Parked > 0
+	}
 	if ok && r.lit(`,"first_attempt_at":`) {
 		ok = r.time(&j.FirstAttemptAt)
 	}
@@ -324,6 +337,9 @@ func (j Job) validateHeader() error {
 	}
 	if j.Attempt < 1 {
 		return fmt.Errorf("attempt %d: attempts count from 1", j.Attempt)
+	}
+	if j.Parked < 0 {
+		return fmt.Errorf("parked %d times: cannot be negative", j.Parked)
 	}
 	return nil
 }

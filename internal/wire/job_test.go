@@ -180,7 +180,11 @@ func jobsToEncode() []Job {
 	control.WebhookID = "wh\t1"
 	big := plain
 	big.Attempt = 1 << 40
-	return []Job{plain, noOptional, withEventAt, quoted, unicode, control, big}
+	parked := withEventAt
+	parked.Parked = 3
+	parkedQuoted := quoted
+	parkedQuoted.Parked = 12
+	return []Job{plain, noOptional, withEventAt, quoted, unicode, control, big, parked, parkedQuoted}
 }
 
 // TestEncodeJobMatchesEncodingJSON: appendJobHeader writes byte for byte
@@ -196,7 +200,7 @@ func TestEncodeJobMatchesEncodingJSON(t *testing.T) {
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(jobWire{jobHeader{V: JobVersion, DeliveryID: j.DeliveryID, EventID: j.EventID, Event: j.Event, WebhookID: j.WebhookID,
-			Attempt: j.Attempt, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload}); err != nil {
+			Attempt: j.Attempt, Parked: j.Parked, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload}); err != nil {
 			t.Fatal(err)
 		}
 		if want := bytes.TrimRight(b.Bytes(), "\n"); !bytes.Equal(got, want) {
@@ -239,6 +243,7 @@ func FuzzDecodeJobFast(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":01,"payload":{}}`))
 	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"user_id":"","payload":{}}`))
+	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"parked":0,"payload":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, ok := decodeJobFast(data)
 		if !ok {
@@ -248,7 +253,7 @@ func FuzzDecodeJobFast(f *testing.F) {
 		if err := json.Unmarshal(data, &w); err != nil {
 			t.Fatalf("fast path took %q, encoding/json refuses it: %v", data, err)
 		}
-		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt,
+		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked,
 			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 		if w.V != JobVersion || !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q:\nfast %+v\njson %+v (v %d)", data, fast, slow, w.V)
