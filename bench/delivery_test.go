@@ -53,6 +53,11 @@ const (
 	// fsync of the pack holding its event), so that the publishers'
 	// own round trips do not set the events a second.
 	oneToOnePublishers = 128
+	// ingestMeasure is ingest's window: the API accepting as fast as it
+	// can, with no backlog cap, for a few seconds.
+	ingestMeasure = 5 * time.Second
+	// loneRate is lone's events a second: each alone in the pipeline.
+	loneRate           = 20
 	pacedRate          = 1000 // events a second, each to one webhook
 	pacedWebhooks      = 1
 	pacedPublish       = 16
@@ -109,6 +114,11 @@ func deliveryBody(id string, t time.Time) []byte {
 //   - <db>/one_to_one: 1,000 webhooks, each on a loopback port of its
 //     own and subscribed to an event name of its own, each event to one
 //     of them in turn, as fast as delivered: the multi-tenant shape;
+//   - <db>/paced_1to1: paced's 1,000 events a second spread over
+//     one_to_one's 1,000 webhooks, and <db>/lone: 20 events a second, one
+//     at a time: latency, p50, p99 and the longest;
+//   - <db>/ingest: one_to_one with publishers that never wait for the
+//     pipeline: the events a second the API accepts beside it;
 //   - <db>/dead: as sustained with 10 of the 20 endpoints refusing
 //     connections: the 10 healthy ones' deliveries a second, and their
 //     ratio to <db>/dead_alone's, the same 10 webhooks alone;
@@ -179,6 +189,29 @@ func BenchmarkDelivery(b *testing.B) {
 				b.ReportMetric(r.writesPerDelivery, "js_writes/delivery")
 				b.ReportMetric(ms(r.lat.p50), "p50_ms")
 				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+			b.Run("paced_1to1", func(b *testing.B) {
+				r := pacedOneToOne(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.deliveries, "deliveries/s")
+				b.ReportMetric(ms(r.lat.p50), "p50_ms")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+			})
+			b.Run("lone", func(b *testing.B) {
+				r := lone(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(ms(r.lat.p50), "p50_ms")
+				b.ReportMetric(ms(r.lat.p99), "p99_ms")
+				b.ReportMetric(ms(r.lat.max), "max_ms")
+			})
+			b.Run("ingest", func(b *testing.B) {
+				r := ingest(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.events, "events/s")
+				b.ReportMetric(r.deliveries, "deliveries/s")
 			})
 			b.Run("dead", func(b *testing.B) {
 				r, base := deadEndpoints(b, db), deadAlone(b, db)
@@ -351,6 +384,7 @@ type scenario struct {
 	// sends each event to one of them, in turn: the multi-tenant shape.
 	oneToOne   bool
 	rate       float64 // events a second; 0: as fast as delivered (backlogCap)
+	uncapped   bool    // with rate 0: as fast as accepted, no backlogCap
 	publishers int
 	warm       time.Duration
 	measure    time.Duration
@@ -403,6 +437,32 @@ func sustained(b *testing.B, db string) loadResult {
 func oneToOne(b *testing.B, db string) loadResult {
 	return once(db+"/one_to_one", func() loadResult {
 		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, publishers: oneToOnePublishers, warm: loadWarm, measure: loadDuration(b)})
+	})
+}
+
+// pacedOneToOne is paced's rate spread over one_to_one's 1,000
+// webhooks: the latency of the multi-tenant shape at a steady load.
+func pacedOneToOne(b *testing.B, db string) loadResult {
+	return once(db+"/paced_1to1", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, rate: pacedRate, publishers: pacedPublish, warm: pacedWarm, measure: pacedMeasure})
+	})
+}
+
+// lone is one event at a time (loneRate a second, one publisher) to one
+// of 1,000 webhooks: an event's latency with nothing to share a pack or
+// a fsync with.
+func lone(b *testing.B, db string) loadResult {
+	return once(db+"/lone", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, rate: loneRate, publishers: 1, warm: time.Second, measure: pacedMeasure})
+	})
+}
+
+// ingest is one_to_one with the publishers never waiting for the
+// pipeline: how many events a second the API accepts (stored, 202) while
+// the dispatcher and worker run beside it.
+func ingest(b *testing.B, db string) loadResult {
+	return once(db+"/ingest", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, uncapped: true, publishers: oneToOnePublishers, warm: time.Second, measure: ingestMeasure})
 	})
 }
 
@@ -519,7 +579,7 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 		for range sc.publishers {
 			wg.Go(func() {
 				for ctx.Err() == nil {
-					if accepted.Load()*perEvent-(rcv.healthy.Load()-base) > backlogCap {
+					if !sc.uncapped && accepted.Load()*perEvent-(rcv.healthy.Load()-base) > backlogCap {
 						time.Sleep(time.Millisecond)
 						continue
 					}
@@ -620,7 +680,7 @@ func report(dbs []string) string {
 	for _, db := range dbs {
 		base, haveBase := lookup[loadResult](db + "/sustained")
 		alone, haveAlone := lookup[loadResult](db + "/dead_alone")
-		for _, name := range []string{"paced", "sustained", "one_to_one", "dead_alone", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "dead_alone", "dead", "hanging"} {
 			r, ok := lookup[loadResult](db + "/" + name)
 			if !ok {
 				continue
@@ -679,11 +739,13 @@ func report(dbs []string) string {
 		}
 		fmt.Fprintf(&sb, "JetStream: embedded, sync %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	}
+	fmt.Fprintf(&sb, "paced_1to1: %d events/s, each to one of %d webhooks; lone: %d events/s, one at a time, to one of %d; ingest: as one_to_one, the %d publishers never waiting for deliveries (events/s is what the API accepted)\n",
+		pacedRate, oneToOneWebhooks, loneRate, oneToOneWebhooks, oneToOnePublishers)
 	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
 	for _, db := range dbs {
-		for _, name := range []string{"paced", "sustained", "one_to_one", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "dead", "hanging"} {
 			if r, ok := lookup[loadResult](db + "/" + name); ok {
 				fmt.Fprintf(&sb, "%s/%s: %s", db, name, r.detail())
 			}
