@@ -39,19 +39,25 @@ func (w *Worker) Handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-// alreadyDelivered returns, for a message delivered before (the worker
-// that had it crashed, or it was handed back), which of its jobs are
-// recorded as delivered. A first delivery costs no lookup. When the
-// lookup fails, every job is tried: a duplicate, with the same
-// webhook-id, rather than a loss.
+// alreadyDelivered returns which of a message's jobs are recorded as
+// delivered, when it may hold some: the message was delivered before
+// (the worker that had it crashed, or it was handed back), or its jobs
+// were dispatched again (wire.Job.Again). A first delivery of fresh
+// jobs costs no lookup. When the lookup fails, every job is tried: a
+// duplicate, with the same webhook-id, rather than a loss.
 func (w *Worker) alreadyDelivered(ctx context.Context, msg jetstream.Msg, jobs []wire.Job) map[string]bool {
-	meta, err := msg.Metadata()
-	if err != nil || meta.NumDelivered <= 1 {
-		return nil
+	again := false
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+		again = true
 	}
-	ids := make([]string, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.DeliveryID
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		if again || j.Again {
+			ids = append(ids, j.DeliveryID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, LoadTimeout)
 	defer cancel()

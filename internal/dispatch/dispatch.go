@@ -113,6 +113,14 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		jobs, fanout[i] = append(jobs, ej...), len(ej)
 	}
+	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {
+		// Some of these jobs may be stored already, from the delivery
+		// that failed or whose dispatcher died: the worker looks them
+		// up among the delivered before sending them again.
+		for i := range jobs {
+			jobs[i].Again = true
+		}
+	}
 	for start := 0; start < len(jobs); start += publishChunk {
 		end := min(start+publishChunk, len(jobs))
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -31,6 +31,11 @@ type Job struct {
 	// because its endpoint's circuit was open; the n-th parking lasts at
 	// least the retry schedule's n-th wait.
 	Parked int
+	// Again says the job may have been stored before: its event was
+	// dispatched a second time (the dispatcher's message was delivered
+	// again after a crash or a failed publish), so the worker looks it
+	// up among the delivered ones before sending it.
+	Again bool
 	// FirstAttemptAt is when attempt 1 was made; zero until then. Retries
 	// carry it so the worker can tell how long a delivery has failed.
 	FirstAttemptAt time.Time
@@ -54,6 +59,7 @@ type jobHeader struct {
 	WebhookID      string    `json:"webhook_id"`
 	Attempt        int       `json:"attempt"`
 	Parked         int       `json:"parked,omitempty"`
+	Again          bool      `json:"again,omitempty"`
 	FirstAttemptAt time.Time `json:"first_attempt_at,omitzero"`
 	UserID         string    `json:"user_id,omitempty"`
 	EventAt        time.Time `json:"event_at,omitzero"`
@@ -91,6 +97,7 @@ func encodeJob(j Job) ([]byte, error) {
 			WebhookID:      j.WebhookID,
 			Attempt:        j.Attempt,
 			Parked:         j.Parked,
+			Again:          j.Again,
 			FirstAttemptAt: j.FirstAttemptAt,
 			UserID:         j.UserID,
 			EventAt:        j.EventAt,
@@ -141,6 +148,9 @@ func appendJobHeader(b []byte, j Job) ([]byte, bool) {
 	if j.Parked > 0 {
 		b = append(b, `,"parked":`...)
 		b = strconv.AppendInt(b, int64(j.Parked), 10)
+	}
+	if j.Again {
+		b = append(b, `,"again":true`...)
 	}
 	var err error
 	if !j.FirstAttemptAt.IsZero() {
@@ -194,7 +204,7 @@ func DecodeJob(data []byte) (Job, error) {
 		if w.V != JobVersion {
 			return Job{}, fmt.Errorf("decode job: version %d, this build reads version %d", w.V, JobVersion)
 		}
-		j = Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked,
+		j = Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked, Again: w.Again,
 			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 	}
 	if err := j.validate(); err != nil {
@@ -220,6 +230,9 @@ func decodeJobFast(data []byte) (Job, bool) {
 		r.lit(`,"attempt":`) && r.int(&j.Attempt)
 	if ok && r.lit(`,"parked":`) {
 		ok = r.int(&j.Parked) && j.Parked > 0
+	}
+	if ok && r.lit(`,"again":true`) {
+		j.Again = true
 	}
 	if ok && r.lit(`,"first_attempt_at":`) {
 		ok = r.time(&j.FirstAttemptAt)

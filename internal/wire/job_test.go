@@ -184,7 +184,11 @@ func jobsToEncode() []Job {
 	parked.Parked = 3
 	parkedQuoted := quoted
 	parkedQuoted.Parked = 12
-	return []Job{plain, noOptional, withEventAt, quoted, unicode, control, big, parked, parkedQuoted}
+	again := plain
+	again.Again = true
+	againParked := parked
+	againParked.Again = true
+	return []Job{plain, noOptional, withEventAt, quoted, unicode, control, big, parked, parkedQuoted, again, againParked}
 }
 
 // TestEncodeJobMatchesEncodingJSON: appendJobHeader writes byte for byte
@@ -200,7 +204,7 @@ func TestEncodeJobMatchesEncodingJSON(t *testing.T) {
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(jobWire{jobHeader{V: JobVersion, DeliveryID: j.DeliveryID, EventID: j.EventID, Event: j.Event, WebhookID: j.WebhookID,
-			Attempt: j.Attempt, Parked: j.Parked, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload}); err != nil {
+			Attempt: j.Attempt, Parked: j.Parked, Again: j.Again, FirstAttemptAt: j.FirstAttemptAt, UserID: j.UserID, EventAt: j.EventAt}, j.Payload}); err != nil {
 			t.Fatal(err)
 		}
 		if want := bytes.TrimRight(b.Bytes(), "\n"); !bytes.Equal(got, want) {
@@ -244,16 +248,19 @@ func FuzzDecodeJobFast(f *testing.F) {
 	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":01,"payload":{}}`))
 	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"user_id":"","payload":{}}`))
 	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"parked":0,"payload":{}}`))
+	f.Add([]byte(`{"v":1,"delivery_id":"a","event_id":"b","event":"c.d","webhook_id":"w","attempt":1,"again":false,"payload":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fast, ok := decodeJobFast(data)
-		if !ok {
+		if !ok || validatePayload(fast.Payload) != nil {
+			// DecodeJob refuses a job whose payload is not JSON after
+			// either path.
 			return
 		}
 		var w jobWire
 		if err := json.Unmarshal(data, &w); err != nil {
 			t.Fatalf("fast path took %q, encoding/json refuses it: %v", data, err)
 		}
-		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked,
+		slow := Job{DeliveryID: w.DeliveryID, EventID: w.EventID, Event: w.Event, WebhookID: w.WebhookID, Attempt: w.Attempt, Parked: w.Parked, Again: w.Again,
 			FirstAttemptAt: w.FirstAttemptAt, Payload: w.Payload, UserID: w.UserID, EventAt: w.EventAt}
 		if w.V != JobVersion || !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q:\nfast %+v\njson %+v (v %d)", data, fast, slow, w.V)
