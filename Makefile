@@ -30,9 +30,10 @@ build: ## build api, dispatcher, worker and fluxhook into ./bin
 run: build ## run the all-in-one (embedded NATS, SQLite, data in ./data)
 	./bin/fluxhook
 
-test: ## go vet, every Go test against real PostgreSQL and Redis, then test-sdk
+test: ## go vet, every Go test against real PostgreSQL and Redis (the dashboard's in headless Chromium, installed if missing), then test-sdk
 	go vet ./...
 	bash scripts/install-promtool.sh
+	bash scripts/install-chromium.sh
 	$(SERVICES) go test -count=1 -timeout 15m ./...
 	$(MAKE) test-sdk
 

@@ -1,0 +1,332 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The dashboard in a real browser: headless Chromium from Debian's
+// packages (scripts/install-chromium.sh, which make test runs first),
+// driven with chromedp through the all-in-one binary. Screenshots of the
+// main pages go to FLUXHOOK_SCREENSHOT_DIR, or to a directory under the
+// system's temporary directory that the test names in its log.
+
+// chromiumPath finds the browser: FLUXHOOK_CHROMIUM, or Debian's chromium
+// on PATH. Without one the test is skipped, except under CI=true, where
+// a missing browser fails the run.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FLUXHOOK_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium: run scripts/install-chromium.sh (as root it installs Debian's chromium), or set FLUXHOOK_CHROMIUM"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// screenshotDir is where the screenshots go.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("FLUXHOOK_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "fluxhook-dashboard-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browserTab is one tab, with what its page said on the console.
+type browserTab struct {
+	t       *testing.T
+	ctx     context.Context
+	base    string
+	shots   string
+	mu      sync.Mutex
+	console []string
+}
+
+func newTab(t *testing.T, parent context.Context, base, shots string, opts ...chromedp.ContextOption) *browserTab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(parent, opts...)
+	t.Cleanup(cancel)
+	b := &browserTab{t: t, ctx: ctx, base: base, shots: shots}
+	if err := chromedp.Do(ctx); err != nil { // start the browser (or the tab)
+		t.Fatalf("start Chromium: %v", err)
+	}
+	go func() {
+		for m, err := range chromedp.Console(ctx) {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException || m.Type == chromedp.ConsoleWarning {
+				b.mu.Lock()
+				b.console = append(b.console, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+// do runs actions with a deadline, failing the test with what it was doing.
+func (b *browserTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v\npage text:\n%s\nconsole: %v", what, err, b.text(), b.consoleLines())
+	}
+}
+
+func (b *browserTab) text() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+	if len(s) > 3000 {
+		s = s[:3000] + "…"
+	}
+	return s
+}
+
+func (b *browserTab) consoleLines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.console...)
+}
+
+func (b *browserTab) eval(what, expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// waitText waits until the page shows text.
+func waitText(text string) chromedp.Action[chromedp.Void] {
+	q, _ := json.Marshal(text)
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.body && document.body.innerText.includes(%s)`, q),
+		chromedp.WithPollingTimeout(15*time.Second))
+}
+
+// button and link select by their visible text.
+func button(text string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//button[normalize-space()=%q]`, text))
+}
+
+func link(text string) chromedp.Search {
+	return chromedp.Search(fmt.Sprintf(`//a[normalize-space()=%q]`, text))
+}
+
+// heading waits for the page whose h1 is text.
+func heading(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//h1[normalize-space()=%q]`, text)))
+}
+
+func (b *browserTab) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TestE2EDashboardInBrowser: an operator's morning in Chromium against
+// the all-in-one: sign in, create a webhook, publish an event, see its
+// delivery fail and every attempt, retry it, test and rotate, create a
+// client key, invite a colleague, and accept as that colleague in a
+// fresh browser context.
+func TestE2EDashboardInBrowser(t *testing.T) {
+	skipShort(t)
+	chromium := chromiumPath(t)
+	start := time.Now()
+	s := NewAllInOne(t, "1s") // two attempts, then the delivery is failed
+	base := strings.TrimSuffix(s.API.API, "/api/v1")
+	shots := screenshotDir(t)
+
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("lang", "en-GB"), chromedp.Flag("hide-scrollbars", true))...)
+	t.Cleanup(cancel)
+	tab := newTab(t, alloc, base, shots)
+
+	// A receiver that fails each delivery's first two requests.
+	rcv := NewReceiver(t, webhookSecret)
+	rcv.FailFirst(2)
+
+	// Signed out, the dashboard asks to sign in.
+	tab.do("open the dashboard", chromedp.Navigate(base+"/webhooks"), heading("Sign in to Fluxhook"))
+	tab.screenshot("sign-in")
+	tab.do("sign in",
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), adminEmail),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), adminPassword),
+		chromedp.Click(button("Sign in")),
+		heading("Webhooks")) // back where it was going
+
+	// The session: no token where another origin's script could read it.
+	if got := tab.eval("storage", `JSON.stringify([localStorage.length, sessionStorage.length, document.cookie, location.href])`); got != fmt.Sprintf(`[0,0,"",%q]`, base+"/webhooks") {
+		t.Fatalf("storage, readable cookies and URL after sign-in: %s", got)
+	}
+
+	// Create a webhook.
+	tab.do("create a webhook",
+		chromedp.Click(button("New webhook")),
+		chromedp.SendKeys(chromedp.CSS(`input[name=url]`), rcv.URL),
+		chromedp.SetValue(chromedp.CSS(`input[name=events]`), "ui.*"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=description]`), "Orders service"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=secret]`), webhookSecret),
+		chromedp.Click(button("Create webhook")),
+		waitText("shown only this once"))
+	if secret := tab.eval("read the secret", `document.querySelector('.once input').value`); secret != webhookSecret {
+		t.Fatalf("the secret shown once is %q, not the one given", secret)
+	}
+	tab.do("open the new webhook", chromedp.Click(link("Open the new webhook")), heading("Orders service"))
+	hookID := tab.eval("webhook id", `location.pathname.split('/').pop()`)
+
+	// Publish an event (the dispatcher learns of the new webhook
+	// asynchronously: publish until one reaches it).
+	for i := 0; ; i++ {
+		Publish(t, s.API.API, s.Key, "ui.order_paid", newIDs(1)[0], map[string]any{"order": "o-1", "total": 42})
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) && rcv.Total() == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if rcv.Total() > 0 {
+			break
+		}
+		if i == 10 {
+			t.Fatal("no event reached the new webhook")
+		}
+	}
+
+	// The delivery fails twice and is failed; the log shows it.
+	failedURL := base + "/deliveries?webhook_id=" + hookID + "&status=failed"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tab.do("the failed deliveries", chromedp.Navigate(failedURL), heading("Deliveries"))
+		if strings.Contains(tab.text(), "ui.order_paid") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed delivery listed:\n%s", tab.text())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	tab.screenshot("deliveries")
+	tab.do("open the delivery",
+		chromedp.Click(chromedp.CSS(`table tbody tr th a`)),
+		heading("Delivery of ui.order_paid"),
+		waitText("Attempt 2"), waitText("Attempt 1"), waitText("HTTP 500"), waitText(`"order": "o-1"`), waitText("webhook-signature"))
+	tab.screenshot("delivery")
+
+	// Retry it by hand: the third attempt is delivered.
+	tab.do("retry the delivery", chromedp.Click(button("Retry this delivery")), waitText("Attempt 3"), waitText("Delivered"))
+	if n := len(rcv.Find(func(q Request) bool { return q.Event == "ui.order_paid" && q.Status == 200 })); n != 1 {
+		t.Fatalf("the receiver got the event %d times with success, want 1", n)
+	}
+
+	// Send a test (its first request fails: the receiver's rule) and
+	// rotate the secret.
+	tab.do("test the webhook", chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"),
+		chromedp.Click(button("Send a test event")), waitText("The test failed"), waitText("HTTP 500"))
+	tab.do("rotate the secret", chromedp.Click(button("Rotate the secret")),
+		chromedp.Click(chromedp.Search(`//dialog//button[normalize-space()='Rotate']`)), waitText("keeps signing until"))
+	if secret := tab.eval("the new secret", `document.querySelector('.once input').value`); !strings.HasPrefix(secret, "whsec_") || secret == webhookSecret {
+		t.Fatalf("rotated secret %q", secret)
+	}
+	tab.screenshot("webhook")
+	tab.do("the webhook list", chromedp.Navigate(base+"/webhooks"), heading("Webhooks"), waitText("Orders service"), waitText("%"))
+	tab.screenshot("webhooks")
+	tab.do("the overview", chromedp.Navigate(base+"/"), heading("Overview"), chromedp.WaitVisible(chromedp.CSS(`svg.chart rect.bar-fail`)))
+	tab.screenshot("overview")
+
+	// A client key, shown once.
+	tab.do("create a client key", chromedp.Navigate(base+"/keys"), heading("Client keys"),
+		chromedp.Click(button("New client key")),
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Billing service"),
+		chromedp.Click(button("Create key")), waitText("shown only this once"))
+	if key := tab.eval("the key", `document.querySelector('.once input').value`); !strings.HasPrefix(key, "fbk_") {
+		t.Fatalf("client key shown: %q", key)
+	}
+	tab.screenshot("keys")
+
+	// Invite a colleague, and accept as them in a fresh browser context.
+	tab.do("invite", chromedp.Navigate(base+"/invitations"), heading("Invitations"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "colleague@example.com"),
+		chromedp.Click(button("Send invitation")), waitText("send the link yourself"))
+	inviteLink := tab.eval("the link", `document.querySelector('.once input').value`)
+	if !strings.Contains(inviteLink, "/invite/") {
+		t.Fatalf("invite link %q", inviteLink)
+	}
+	tab.screenshot("invitations")
+
+	// The link is on the public URL (localhost here), another origin than
+	// the one the admin used: the colleague's session lives there.
+	link, err := url.Parse(inviteLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbase := link.Scheme + "://" + link.Host
+	colleague := newTab(t, tab.ctx, cbase, shots, chromedp.WithNewBrowserContext())
+	colleague.do("open the invitation", chromedp.Navigate(inviteLink), heading("Join the Fluxhook dashboard"), waitText("colleague@example.com"))
+	colleague.screenshot("invite")
+	colleague.do("accept",
+		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Grace Colleague"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "colleague-password-1"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password2]`), "colleague-password-1"),
+		chromedp.Click(button("Join and sign in")),
+		heading("Overview"), waitText("Grace Colleague"))
+	// A page load picks the session up from the cookie (refresh rotation).
+	colleague.do("reload", chromedp.Navigate(cbase+"/keys"), heading("Client keys"), waitText("Grace Colleague"))
+	colleague.do("sign out", chromedp.Click(button("Sign out")), heading("Sign in to Fluxhook"))
+	colleague.do("signed out for good", chromedp.Navigate(cbase+"/keys"), heading("Sign in to Fluxhook"))
+
+	// A narrow window.
+	tab.do("narrow", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"))
+	tab.screenshot("narrow")
+
+	// Nothing came from another host, and the pages ran without errors
+	// (a Content-Security-Policy violation is one).
+	for _, b := range []*browserTab{tab, colleague} {
+		if got := b.eval("resources", `JSON.stringify(performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin)))`); got != "[]" {
+			t.Errorf("requests to other hosts: %s", got)
+		}
+		for _, line := range b.consoleLines() {
+			// The sign-in page's first look for a session is answered 401.
+			if strings.Contains(line, "401") && strings.Contains(line, "/dashboard/session/refresh") {
+				continue
+			}
+			t.Errorf("browser console: %s", line)
+		}
+	}
+	t.Logf("dashboard walked through in %v; screenshots in %s", time.Since(start).Round(time.Millisecond), shots)
+}
