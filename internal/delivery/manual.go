@@ -32,7 +32,7 @@ type Manual struct {
 
 // NewManual returns a Manual.
 func NewManual(client *http.Client, userAgent string, attempts AttemptStore, jobs JobPublisher) *Manual {
-	return &Manual{sender: sender{client: client, userAgent: userAgent, now: time.Now}, attempts: attempts, jobs: jobs}
+	return &Manual{sender: newSender(client, userAgent, time.Now), attempts: attempts, jobs: jobs}
 }
 
 // Test sends a webhook.test event to the webhook now, signed like any

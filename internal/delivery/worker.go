@@ -137,7 +137,7 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		o.Now = time.Now
 	}
 	return &Worker{
-		sender: sender{client: client, userAgent: o.UserAgent, now: o.Now},
+		sender: newSender(client, o.UserAgent, o.Now),
 		hooks:  hooks, limiter: limiter, recorder: rec, sched: sched, logger: logger, metrics: m, opts: o,
 		gate:    newGate(o.PerWebhookInFlight, o.Now),
 		circuit: circuit{now: o.Now},

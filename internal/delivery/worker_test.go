@@ -434,6 +434,11 @@ func TestHangingEndpointDoesNotStallHealthyOnes(t *testing.T) {
 	if n := len(p.attempts(hung.ID)); n > 8 {
 		t.Fatalf("%d attempts recorded for the hanging endpoint in 5 s; want at most 8 (its cap of 4, then one at a time): the rest wait parked", n)
 	}
+	for _, a := range p.attempts(hung.ID) {
+		if a.Error == nil || *a.Error != "timeout" {
+			t.Errorf("an attempt that hung for the whole timeout is logged with error %v, want \"timeout\"", a.Error)
+		}
+	}
 	released()
 	waitFor(t, 40*time.Second, "every job delivered once the endpoint answers", func() bool {
 		delivered := map[string]bool{}
