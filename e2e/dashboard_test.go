@@ -160,6 +160,54 @@ func (b *browserTab) screenshot(name string) {
 	}
 }
 
+// a11yCheck lists what a page gets wrong for keyboard and screen-reader
+// users: form controls without a label, buttons and links without a
+// name, images without alt, not exactly one h1, and text whose contrast
+// with its background is below WCAG AA (4.5:1, or 3:1 for large text).
+const a11yCheck = `(() => {
+  const out = [];
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  const name = (el) => (el.getAttribute('aria-label') || el.textContent || '').trim() ||
+    (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)).filter(Boolean).map((e) => e.textContent).join(' ').trim();
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden' || !visible(el)) continue;
+    if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby')) out.push('no label: ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (visible(el) && !name(el)) out.push('no name: ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('img')) if (!el.hasAttribute('alt')) out.push('no alt: ' + el.outerHTML.slice(0, 80));
+  const h1s = document.querySelectorAll('h1').length;
+  if (h1s !== 1) out.push(h1s + ' h1 elements');
+  const rgb = (c) => { const m = c.match(/[\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; };
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bg = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length < 4 || c[3] > 0.9) return c; } return [255, 255, 255]; };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || seen.has(el) || !visible(el) || el.closest('.visually-hidden, option, [hidden]')) continue;
+    seen.add(el);
+    const st = getComputedStyle(el);
+    if (el.closest('button:disabled')) continue;
+    const fg = rgb(el instanceof SVGElement ? st.fill : st.color);
+    const l1 = lum(fg), l2 = lum(bg(el.closest('svg') || el));
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+    const need = size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5;
+    if (ratio < need) out.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ': "' + n.textContent.trim().slice(0, 40) + '"');
+  }
+  return JSON.stringify(out);
+})()`
+
+// checkA11y fails the test with what a11yCheck finds on the current page.
+func (b *browserTab) checkA11y(page string) {
+	b.t.Helper()
+	if got := b.eval("accessibility of "+page, a11yCheck); got != "[]" {
+		b.t.Errorf("%s: accessibility problems: %s", page, got)
+	}
+}
+
 // TestE2EDashboardInBrowser: an operator's morning in Chromium against
 // the all-in-one: sign in, create a webhook, publish an event, see its
 // delivery fail and every attempt, retry it, test and rotate, create a
@@ -186,6 +234,12 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	// Signed out, the dashboard asks to sign in.
 	tab.do("open the dashboard", chromedp.Navigate(base+"/webhooks"), heading("Sign in to Fluxhook"))
 	tab.screenshot("sign-in")
+	// The keyboard: each page moves focus to its heading, so the first Tab
+	// goes on to the form; the skip link comes first in the tab order.
+	tab.do("tab into the form", chromedp.KeyEvent("\t"))
+	if got := tab.eval("focus", `document.activeElement.name + ' / ' + document.querySelector('a[href], button, input, select, textarea').textContent`); got != "email / Skip to content" {
+		t.Errorf("focus after the first Tab / the first focusable element: %q, want the email field / the skip link", got)
+	}
 	tab.do("sign in",
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), adminEmail),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), adminPassword),
@@ -242,11 +296,13 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	tab.screenshot("deliveries")
+	tab.checkA11y("deliveries")
 	tab.do("open the delivery",
 		chromedp.Click(chromedp.CSS(`table tbody tr th a`)),
 		heading("Delivery of ui.order_paid"),
 		waitText("Attempt 2"), waitText("Attempt 1"), waitText("HTTP 500"), waitText(`"order": "o-1"`), waitText("webhook-signature"))
 	tab.screenshot("delivery")
+	tab.checkA11y("delivery")
 
 	// Retry it by hand: the third attempt is delivered.
 	tab.do("retry the delivery", chromedp.Click(button("Retry this delivery")), waitText("Attempt 3"), waitText("Delivered"))
@@ -264,10 +320,13 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		t.Fatalf("rotated secret %q", secret)
 	}
 	tab.screenshot("webhook")
+	tab.checkA11y("webhook")
 	tab.do("the webhook list", chromedp.Navigate(base+"/webhooks"), heading("Webhooks"), waitText("Orders service"), waitText("%"))
 	tab.screenshot("webhooks")
+	tab.checkA11y("webhooks")
 	tab.do("the overview", chromedp.Navigate(base+"/"), heading("Overview"), chromedp.WaitVisible(chromedp.CSS(`svg.chart rect.bar-fail`)))
 	tab.screenshot("overview")
+	tab.checkA11y("overview")
 
 	// A client key, shown once.
 	tab.do("create a client key", chromedp.Navigate(base+"/keys"), heading("Client keys"),
@@ -278,6 +337,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		t.Fatalf("client key shown: %q", key)
 	}
 	tab.screenshot("keys")
+	tab.checkA11y("keys")
 
 	// Invite a colleague, and accept as them in a fresh browser context.
 	tab.do("invite", chromedp.Navigate(base+"/invitations"), heading("Invitations"),
@@ -288,6 +348,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		t.Fatalf("invite link %q", inviteLink)
 	}
 	tab.screenshot("invitations")
+	tab.checkA11y("invitations")
 
 	// The link is on the public URL (localhost here), another origin than
 	// the one the admin used: the colleague's session lives there.
@@ -299,6 +360,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	colleague := newTab(t, tab.ctx, cbase, shots, chromedp.WithNewBrowserContext())
 	colleague.do("open the invitation", chromedp.Navigate(inviteLink), heading("Join the Fluxhook dashboard"), waitText("colleague@example.com"))
 	colleague.screenshot("invite")
+	colleague.checkA11y("invite")
 	colleague.do("accept",
 		chromedp.SendKeys(chromedp.CSS(`input[name=name]`), "Grace Colleague"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "colleague-password-1"),
@@ -313,6 +375,14 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	// A narrow window.
 	tab.do("narrow", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"))
 	tab.screenshot("narrow")
+	tab.checkA11y("narrow")
+
+	// The accessibility check can fail: a faint, unlabelled addition fails it.
+	tab.eval("spoil the page", `(() => { const m = document.querySelector('main'); const p = document.createElement('p');
+		p.textContent = 'faint'; p.style.color = '#c8c8c8'; m.append(p, document.createElement('input')); return ''; })()`)
+	if got := tab.eval("the check on a spoilt page", a11yCheck); !strings.Contains(got, "contrast") || !strings.Contains(got, "no label") {
+		t.Errorf("the accessibility check misses faint text and an unlabelled field: %s", got)
+	}
 
 	// Nothing came from another host, and the pages ran without errors
 	// (a Content-Security-Policy violation is one).

@@ -152,11 +152,11 @@ export function copyButton(text, what, input) {
 }
 
 // secretPanel shows a value that is shown only once, with a copy button.
-export function secretPanel(title, value, note) {
+export function secretPanel(title, value, note, what = 'value') {
   const input = h('input', { type: 'text', readonly: true, value, class: 'mono', 'aria-label': title, spellcheck: 'false' });
   const panel = h('section', { class: 'once', tabindex: '-1', 'aria-label': title },
     h('h3', null, title), note ? h('p', null, note) : null,
-    h('div', { class: 'copyrow' }, input, copyButton(value, title.toLowerCase().includes('link') ? 'link' : 'value', input)));
+    h('div', { class: 'copyrow' }, input, copyButton(value, what, input)));
   return panel;
 }
 

@@ -1,7 +1,7 @@
 // Deliveries: the log across webhooks (filtered, newest first, paged) and
 // one delivery with its payload, headers and every attempt, and a retry.
 
-import { h, field, errorBox, busy, announce, badge, when, tableWrap, pretty } from '../dom.js';
+import { h, field, errorBox, busy, announce, badge, when, tableWrap, pretty, confirmDialog } from '../dom.js';
 import { api } from '../api.js';
 import { navigate } from '../router.js';
 
@@ -10,11 +10,34 @@ function codeOrError(d) {
   return d.error || '—';
 }
 
-// deliveryTable lists deliveries; hooks maps webhook ids to webhooks.
+// retryOne queues one more attempt of a failed delivery.
+function retryOne(d) {
+  return api('POST', `/webhooks/${d.webhook_id}/deliveries/${d.delivery_id}/retry`);
+}
+
+// deliveryTable lists deliveries; hooks maps webhook ids to webhooks. A
+// failed delivery of a webhook that still exists can be retried from
+// its row.
 export function deliveryTable(list, hooks, withWebhook = true) {
   if (list.length === 0) return h('p', null, 'No deliveries match.');
+  const retryCell = (d) => {
+    if (d.status !== 'failed' || !hooks.get(d.webhook_id)) return h('td', null);
+    const cell = h('td');
+    const b = h('button', { type: 'button', class: 'secondary', 'aria-label': `Retry the delivery of ${d.event} from ${new Date(d.created_at).toLocaleString()}` }, 'Retry');
+    b.addEventListener('click', () => busy(b, async () => {
+      try {
+        const q = await retryOne(d);
+        cell.replaceChildren(badge('pending', `Attempt ${q.attempt} queued`));
+        announce(`Retry queued: attempt ${q.attempt} of ${d.event}`);
+      } catch (ex) {
+        cell.replaceChildren(h('span', { class: 'bad' }, ex.message));
+      }
+    }));
+    cell.append(b);
+    return cell;
+  };
   return tableWrap('Deliveries', h('table', null,
-    h('thead', null, h('tr', null, ['Last attempt', 'Event', withWebhook ? 'Webhook' : null, 'Status', 'Attempts', 'Answer', 'Duration']
+    h('thead', null, h('tr', null, ['Last attempt', 'Event', withWebhook ? 'Webhook' : null, 'Status', 'Attempts', 'Answer', 'Duration', 'Actions']
       .filter(Boolean).map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', null, list.map((d) => {
       const hook = hooks.get(d.webhook_id);
@@ -25,8 +48,29 @@ export function deliveryTable(list, hooks, withWebhook = true) {
         h('td', null, badge(d.status)),
         h('td', null, String(d.attempt)),
         h('td', null, codeOrError(d)),
-        h('td', null, d.duration_ms === undefined ? '—' : `${d.duration_ms} ms`));
+        h('td', null, d.duration_ms === undefined ? '—' : `${d.duration_ms} ms`),
+        retryCell(d));
     }))));
+}
+
+// retryAll retries every failed delivery listed, one after the other.
+function retryAllButton(list, hooks) {
+  const failed = list.filter((d) => d.status === 'failed' && hooks.get(d.webhook_id));
+  if (failed.length < 2) return null;
+  const out = h('span', { role: 'status' });
+  const b = h('button', { type: 'button', class: 'secondary' }, `Retry the ${failed.length} failed deliveries shown`);
+  b.addEventListener('click', async () => {
+    if (!await confirmDialog(`Retry ${failed.length} deliveries?`, 'Each gets one more attempt now, with the retries its schedule still has after it.', 'Retry them', false)) { b.focus(); return; }
+    await busy(b, async () => {
+      let ok = 0;
+      const errors = [];
+      for (const d of failed) {
+        try { await retryOne(d); ok += 1; } catch (ex) { errors.push(`${d.event}: ${ex.message}`); }
+      }
+      out.textContent = `${ok} retries queued${errors.length ? `; ${errors.length} refused (${errors.join('; ')})` : ''}. Reload the list to see them land.`;
+    });
+  });
+  return h('div', { class: 'actions' }, b, out);
 }
 
 // localInput turns an RFC 3339 time into a datetime-local value, and back.
@@ -89,7 +133,7 @@ export async function deliveriesPage(main, params, query) {
   }
   main.replaceChildren(h('h1', null, 'Deliveries'),
     h('p', { class: 'muted' }, 'One row per delivery, at its latest attempt; newest first.'),
-    form, err, page ? deliveryTable(page.deliveries, byId) : null, pager);
+    form, err, page ? retryAllButton(page.deliveries, byId) : null, page ? deliveryTable(page.deliveries, byId) : null, pager);
 }
 
 export async function deliveryPage(main, [deliveryId]) {

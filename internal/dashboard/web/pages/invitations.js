@@ -33,7 +33,7 @@ export async function invitationsPage(main) {
         const res = await api('POST', '/admin/invitations', { email: email.value.trim(), role: role.value, expiry_duration: Number(days.value) * 86400 });
         await rerender();
         const mailed = res.email_sent ? `An email with this link went to ${res.invitation.email}.` : `No email was sent (${res.email_status || 'not configured'}): send the link yourself.`;
-        const panel = secretPanel('Invitation link', res.invite_link, mailed);
+        const panel = secretPanel('Invitation link', res.invite_link, mailed, 'link');
         main.querySelector('form').after(panel);
         announce('Invitation created');
         panel.focus();

@@ -58,7 +58,7 @@ export async function keysPage(main) {
     newBtn.setAttribute('aria-expanded', 'true');
     const form = keyForm(async (res) => {
       await rerender();
-      const panel = secretPanel('Client key', res.key, `Copy the key for "${res.client_key.name}" now: it is shown only this once (only its hash is stored).`);
+      const panel = secretPanel('Client key', res.key, `Copy the key for "${res.client_key.name}" now: it is shown only this once (only its hash is stored).`, 'key');
       main.querySelector('.page-head').after(panel);
       announce('Client key created. Copy it now: it is shown only once.');
       panel.focus();

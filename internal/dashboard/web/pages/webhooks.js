@@ -98,7 +98,7 @@ export async function webhooksPage(main) {
     const form = webhookForm(null, async (body) => {
       const created = await api('POST', '/webhooks', body);
       const panel = secretPanel('Signing secret', created.secret,
-        'Copy the secret now: it is shown only this once. Receivers verify signatures with it.');
+        'Copy the secret now: it is shown only this once. Receivers verify signatures with it.', 'secret');
       slot.replaceChildren(panel,
         h('p', null, h('a', { href: `/webhooks/${created.id}` }, 'Open the new webhook'), ' · ', h('a', { href: '/webhooks' }, 'Back to the list')));
       announce('Webhook created. Copy its secret now: it is shown only once.');
@@ -169,7 +169,7 @@ export async function webhookPage(main, [hookId], query) {
       try {
         const r = await api('POST', `/webhooks/${hook.id}/rotate-secret`);
         const until = r.previous_secret_expires_at ? new Date(r.previous_secret_expires_at).toLocaleString() : 'in 24 hours';
-        const panel = secretPanel('New signing secret', r.secret, `Copy it now: it is shown only this once. The old secret keeps signing until ${until}.`);
+        const panel = secretPanel('New signing secret', r.secret, `Copy it now: it is shown only this once. The old secret keeps signing until ${until}.`, 'secret');
         out.replaceChildren(panel);
         announce('Secret rotated. Copy the new secret now: it is shown only once.');
         panel.focus();
