@@ -32,6 +32,8 @@ import (
 //   - updates only an asset that has a leader, waiting for the election
 //     otherwise, and waits for a cluster that cannot place the replicas
 //     yet (its servers still joining);
+//   - returns once the asset has a leader, so that what the caller does
+//     next with it (look a consumer up, consume) is answered;
 //   - gives each request readTimeout or writeTimeout, and takes a
 //     request left unanswered as a reason to read again, not to give up.
 //
@@ -79,6 +81,10 @@ func settle(ctx context.Context, what string, read func(context.Context) (*jetst
 			}
 			updated = true
 			last = errors.New("updated; reading it back")
+		case err == nil && cluster != nil && cluster.Leader == "":
+			// Settled, but not answering yet: only a leader answers
+			// the lookups and consumers that follow.
+			last = errors.New("no leader elected yet")
 		case err == nil:
 			return nil
 		case unanswered(ctx, err):

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -58,6 +59,17 @@ func (p *Process) await(ctx context.Context, what string, permanent func(error) 
 	}
 	p.Health.Waiting("")
 	return nil
+}
+
+// forOperators drops the sentence a *fluxhook.Error carries for API
+// clients ("The service is temporarily unavailable…"), which tells an
+// operator reading the log or /readyz nothing, and keeps its cause.
+func forOperators(err error) error {
+	var fe *fluxhook.Error
+	if errors.As(err, &fe) && fe.Err != nil {
+		return fe.Err
+	}
+	return err
 }
 
 // never is the permanent of a dependency whose every error may pass.

@@ -53,10 +53,7 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 	s.Bus.Subscribe(cachebus.Webhook, subs.Invalidate)
 	s.Bus.Subscribe(cachebus.User, subs.Invalidate)
 	d := dispatch.New(subs, s.Publisher, p.Logger, dispatch.NewMetrics(p.Registry, subs))
-	cons, err := s.JetStream.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher)
-	if err != nil {
-		return fmt.Errorf("dispatcher consumer: %w", err)
-	}
+	cons := s.Dispatch
 	p.watchConsumer(cons, events.ConsumerDispatcher)
 	p.Health.AddCheck("subscriptions", func(context.Context) error {
 		if subs.Size() == 0 && !subs.Loaded() {
@@ -103,10 +100,7 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		AckWait:      cfg.WorkerAckWait,
 		UserAgent:    s.UserAgent,
 	})
-	cons, err := s.JetStream.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker)
-	if err != nil {
-		return fmt.Errorf("worker consumer: %w", err)
-	}
+	cons := s.Deliver
 	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
 	p.housekeeping("prune-attempts", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {
 		return s.DB.PruneAttempts(ctx, time.Now().Add(-cfg.DeliveryRetention), n)

@@ -78,12 +78,12 @@ func (p *Process) OpenDB(ctx context.Context) (*store.DB, error) {
 	err := p.await(ctx, "the database", permanentDB(!p.Config.IsPostgres()), func(ctx context.Context) error {
 		d, err := store.Open(ctx, p.Config.DatabaseURL, store.Options{})
 		if err != nil {
-			return fmt.Errorf("FLUXHOOK_DATABASE_URL: %w", err)
+			return fmt.Errorf("FLUXHOOK_DATABASE_URL: %w", forOperators(err))
 		}
 		applied, err := d.Migrate(ctx)
 		if err != nil {
 			d.Close()
-			return fmt.Errorf("migrate database: %w", err)
+			return fmt.Errorf("migrate database: %w", forOperators(err))
 		}
 		if len(applied) > 0 {
 			p.Logger.Info("database migrated", "applied", applied, "driver", d.Driver())

@@ -25,8 +25,11 @@ type Shared struct {
 	DB        *store.DB
 	NATS      *nats.Conn
 	JetStream jetstream.JetStream
-	Publisher *events.Publisher
-	Bus       cachebus.Bus
+	// Dispatch and Deliver are the dispatcher's and the worker's durable
+	// consumers.
+	Dispatch, Deliver jetstream.Consumer
+	Publisher         *events.Publisher
+	Bus               cachebus.Bus
 	// Redis is nil without FLUXHOOK_REDIS_URL.
 	Redis *redis.Client
 	// Box and Webhooks are nil without FLUXHOOK_ENCRYPTION_KEY (the
@@ -60,6 +63,13 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 		}
 		if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{WorkerAckWait: cfg.WorkerAckWait}); err != nil {
 			return fmt.Errorf("JetStream consumers: %w", err)
+		}
+		var err error
+		if s.Dispatch, err = js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher); err != nil {
+			return fmt.Errorf("dispatcher consumer: %w", err)
+		}
+		if s.Deliver, err = js.Consumer(ctx, events.StreamDeliveries, events.ConsumerWorker); err != nil {
+			return fmt.Errorf("worker consumer: %w", err)
 		}
 		return nil
 	})
