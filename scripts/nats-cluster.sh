@@ -4,9 +4,15 @@
 # nats-server module pinned in go.mod. For measuring Fluxhook against the
 # production layout:
 #
-#   scripts/nats-cluster.sh start     # prints the URL
+#   scripts/nats-cluster.sh start     # prints the URLs
 #   FLUXHOOK_BENCH_NATS_URL=nats://127.0.0.1:4301 FLUXHOOK_BENCH_STREAM_REPLICAS=3 make bench
 #   scripts/nats-cluster.sh stop
+#
+# or to run api, dispatcher and worker on it, as many of each as you like,
+# started in any order (they wait for the cluster when it is not up yet):
+#
+#   export FLUXHOOK_NATS_URL=nats://127.0.0.1:4301,nats://127.0.0.1:4302,nats://127.0.0.1:4303
+#   export FLUXHOOK_STREAM_REPLICAS=3
 #
 # State lives in .tmp/nats-cluster (git-ignored); stop removes it.
 set -euo pipefail
