@@ -101,28 +101,6 @@ func TestWaitsForLateNATS(t *testing.T) {
 	}
 }
 
-func TestStopsCleanlyWhileWaiting(t *testing.T) {
-	admin := testenv.FreeAddr(t)
-	env := map[string]string{
-		"FLUXHOOK_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "db"),
-		"FLUXHOOK_NATS_URL":     "nats://" + testenv.FreeAddr(t),
-		"FLUXHOOK_ADMIN_ADDR":   admin,
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
-	testenv.WaitStatus(t, "http://"+admin+"/readyz", 503, 10*time.Second)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("stopped while waiting for NATS: %v, want a clean stop", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop while waiting for NATS")
-	}
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -138,4 +116,59 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestSaysWhichDependencyItWaitsFor: PostgreSQL, NATS and Redis not there
+// at start are each waited for, alive, with /readyz naming the one.
+func TestSaysWhichDependencyItWaitsFor(t *testing.T) {
+	nats := testenv.NATS(t)
+	closed := testenv.FreeAddr(t) // nothing listens there
+	sqlite := "sqlite://" + filepath.Join(t.TempDir(), "db")
+	tests := []struct {
+		name, want string
+		env        map[string]string
+	}{
+		{"PostgreSQL", "waiting for the database", map[string]string{
+			"FLUXHOOK_DATABASE_URL": "postgres://fluxhook@" + closed + "/fluxhook?sslmode=disable", "FLUXHOOK_NATS_URL": nats.ClientURL()}},
+		{"NATS", "waiting for NATS", map[string]string{
+			"FLUXHOOK_DATABASE_URL": sqlite, "FLUXHOOK_NATS_URL": "nats://" + closed}},
+		{"Redis", "waiting for Redis", map[string]string{
+			"FLUXHOOK_DATABASE_URL": sqlite, "FLUXHOOK_NATS_URL": nats.ClientURL(), "FLUXHOOK_REDIS_URL": "redis://" + closed + "/0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			admin := testenv.FreeAddr(t)
+			tt.env["FLUXHOOK_ADMIN_ADDR"] = admin
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- run(ctx, nil, func(k string) string { return tt.env[k] }, io.Discard, io.Discard) }()
+			deadline := time.Now().Add(10 * time.Second)
+			var last string
+			for !strings.Contains(last, tt.want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("/readyz never said %q; last: %s", tt.want, last)
+				}
+				time.Sleep(50 * time.Millisecond)
+				res, err := http.Get("http://" + admin + "/readyz")
+				if err != nil {
+					continue
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != 503 {
+					t.Fatalf("/readyz = %d %s with %s not there, want 503", res.StatusCode, b, tt.name)
+				}
+				last = string(b)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("stopped while waiting for %s: %v, want a clean stop", tt.name, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("did not stop while waiting for %s", tt.name)
+			}
+		})
+	}
 }
