@@ -94,7 +94,7 @@ func TestHookCacheUserChangeRereadsEveryWebhook(t *testing.T) {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
 	since := time.Now().UTC().Truncate(time.Second)
-	if err := f.db.SetWebhookFailing(ctx, w.ID, &since); err != nil { // behind the cache's back
+	if _, err := f.db.SetWebhookFailing(ctx, w.ID, &since); err != nil { // behind the cache's back
 		t.Fatal(err)
 	}
 	if got, _, _ := f.get(w); got.FailingSince != nil {

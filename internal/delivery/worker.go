@@ -7,9 +7,11 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,6 +89,9 @@ type Options struct {
 	// Now is the clock that decides retries, signatures, slow mode and
 	// health (default time.Now).
 	Now func() time.Time
+	// Announce, when set, publishes the worker's operational events
+	// (delivery.exhausted): events.Publisher.PackEvent.
+	Announce func(ctx context.Context, e fluxhook.Event) error
 }
 
 // Worker delivers jobs.
@@ -267,8 +272,40 @@ func (w *Worker) giveUp(ctx context.Context, hook *fluxhook.Webhook, job wire.Jo
 	case "failed":
 		w.metrics.deadLetters.Inc()
 		w.health.failed(ctx, hook, now)
+		w.exhausted(ctx, hook, job, r, now)
 	}
 	return v
+}
+
+// exhausted announces a delivery that used up its attempts with a
+// delivery.exhausted event, for its webhook's owner and the dashboard.
+// Not for the deliveries of operational events themselves: a dead
+// endpoint subscribed to them would otherwise be sent one more event
+// about each one it missed, for ever. The dead letter is stored
+// already; should the announcement fail, it is logged, not retried.
+func (w *Worker) exhausted(ctx context.Context, hook *fluxhook.Webhook, job wire.Job, r result, now time.Time) {
+	if w.opts.Announce == nil || slices.Contains(fluxhook.Operational, job.Event) {
+		return
+	}
+	data := map[string]any{
+		"webhook_id": hook.ID, "url": hook.URL, "delivery_id": job.DeliveryID, "event_id": job.EventID, "event": job.Event,
+		"attempts": job.Attempt, "last_error": r.reason,
+	}
+	if r.status > 0 {
+		data["last_status"] = r.status
+	}
+	if !job.FirstAttemptAt.IsZero() {
+		data["first_attempt_at"] = job.FirstAttemptAt.UTC()
+	}
+	b, err := json.Marshal(data)
+	if err == nil {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = w.opts.Announce(actx, fluxhook.Event{ID: wire.NewID(), Event: fluxhook.EventDeliveryExhausted, Timestamp: now.UTC(), Data: b, UserID: hook.UserID})
+		cancel()
+	}
+	if err != nil {
+		w.logger.Warn("announce an exhausted delivery", "delivery_id", job.DeliveryID, "err", err)
+	}
 }
 
 // commit records the attempt and stores what comes next (the retry or the

@@ -26,6 +26,20 @@ var Catalogue = []string{
 	EventAuthLogin, EventAuthLogout, EventPasswordReset, EventEmailVerified,
 }
 
+// Operational events: what Fluxhook itself has to say about webhooks
+// and deliveries, published as ordinary events so that an admin (or a
+// webhook's owner) can subscribe a webhook of their own to them
+// (API.md "Operational events").
+const (
+	EventWebhookFailing       = "webhook.failing"
+	EventWebhookDisabled      = "webhook.disabled"
+	EventWebhookSecretRotated = "webhook.secret_rotated"
+	EventDeliveryExhausted    = "delivery.exhausted"
+)
+
+// Operational lists the operational events.
+var Operational = []string{EventWebhookFailing, EventWebhookDisabled, EventWebhookSecretRotated, EventDeliveryExhausted}
+
 // Event is the envelope every event travels in, from the outbox through
 // JetStream to the dispatcher. UserID names the user the event concerns;
 // empty means it concerns the whole instance.

@@ -44,3 +44,13 @@ func TestValidEventPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestFluxhooksOwnEventNamesAreValid: a name Fluxhook emits that the
+// grammar refused would stay in the outbox for ever.
+func TestFluxhooksOwnEventNamesAreValid(t *testing.T) {
+	for _, n := range append(append([]string{EventWebhookTest}, Catalogue...), Operational...) {
+		if err := ValidateEventName(n); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}

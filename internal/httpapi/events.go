@@ -35,7 +35,7 @@ const DefaultPublishTimeout = 10 * time.Second
 // reservedEvents are the names Fluxhook emits itself. A client that
 // could publish them could forge, say, a user.created that receivers
 // trust as coming from Fluxhook.
-var reservedEvents = append(slices.Clone(fluxhook.Catalogue), fluxhook.EventWebhookTest)
+var reservedEvents = append(slices.Concat(fluxhook.Catalogue, fluxhook.Operational), fluxhook.EventWebhookTest)
 
 // idempotencyKeyPattern keeps keys printable and header-safe.
 var idempotencyKeyPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)

@@ -241,6 +241,8 @@ func TestPublishEventRefusesBadRequests(t *testing.T) {
 		{"auth.login is reserved", key, ok(set("event", "auth.login")), "", 422, "VALIDATION_FAILED", "event", "is reserved for events Fluxhook emits"},
 		{"email.verified is reserved", key, ok(set("event", "email.verified")), "", 422, "VALIDATION_FAILED", "event", "is reserved for events Fluxhook emits"},
 		{"webhook.test is reserved", key, ok(set("event", "webhook.test")), "", 422, "VALIDATION_FAILED", "event", "is reserved for events Fluxhook emits"},
+		{"webhook.disabled is reserved", key, ok(set("event", "webhook.disabled")), "", 422, "VALIDATION_FAILED", "event", "is reserved for events Fluxhook emits"},
+		{"delivery.exhausted is reserved", key, ok(set("event", "delivery.exhausted")), "", 422, "VALIDATION_FAILED", "event", "is reserved for events Fluxhook emits"},
 		{"one word", key, ok(set("event", "shipped")), "", 422, "VALIDATION_FAILED", "event", "lowercase words separated by dots"},
 		{"capitals", key, ok(set("event", "Order.Shipped")), "", 422, "VALIDATION_FAILED", "event", "lowercase words separated by dots"},
 		{"wildcard", key, ok(set("event", "order.*")), "", 422, "VALIDATION_FAILED", "event", "lowercase words separated by dots"},

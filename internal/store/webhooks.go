@@ -224,33 +224,49 @@ func prefixCols(prefix, cols string) string {
 
 // SetWebhookFailing records when a webhook's current run of failures
 // began (nil after a success); a start is kept when one is set already.
-// Only the worker calls it, on transitions.
-func (q *Queries) SetWebhookFailing(ctx context.Context, id string, since *time.Time) error {
+// started reports that this call began the run. Only the worker calls
+// it, on transitions.
+func (q *Queries) SetWebhookFailing(ctx context.Context, id string, since *time.Time) (started bool, err error) {
 	if !validID(id) {
-		return fluxhook.NotFound("webhook")
+		return false, fluxhook.NotFound("webhook")
 	}
-	// A start already noted is kept: workers noting the same run race.
-	query := `UPDATE webhooks SET failing_since = COALESCE(failing_since, $2) WHERE id = $1`
 	if since == nil {
-		query = `UPDATE webhooks SET failing_since = $2 WHERE id = $1`
+		res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET failing_since = NULL WHERE id = $1`, id)
+		if err != nil {
+			return false, wrapErr("set webhook failing", err)
+		}
+		return false, mustAffect(res, "webhook")
 	}
-	res, err := q.w.ExecContext(ctx, query, id, q.d.tp(since))
+	// A start already noted is kept: workers noting the same run race,
+	// and only the first starts it.
+	res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL`, id, q.d.tp(since))
 	if err != nil {
-		return wrapErr("set webhook failing", err)
+		return false, wrapErr("set webhook failing", err)
 	}
-	return mustAffect(res, "webhook")
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		return true, nil
+	}
+	_, err = q.Webhook(ctx, id)
+	return false, err
 }
 
 // DisableWebhook turns a webhook off with a reason, touching nothing else
-// (a user's concurrent edit of other fields survives).
-func (q *Queries) DisableWebhook(ctx context.Context, id, reason string) error {
+// (a user's concurrent edit of other fields survives). disabled reports
+// that this call turned it off; one that is off already keeps its reason.
+func (q *Queries) DisableWebhook(ctx context.Context, id, reason string) (disabled bool, err error) {
 	if !validID(id) {
-		return fluxhook.NotFound("webhook")
+		return false, fluxhook.NotFound("webhook")
 	}
 	now := ts(q.now())
-	res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET is_active = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1`, id, false, reason, q.d.t(now))
+	res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET is_active = $2, disabled_reason = $3, updated_at = $4 WHERE id = $1 AND is_active = $5`,
+		id, false, reason, q.d.t(now), true)
 	if err != nil {
-		return wrapErr("disable webhook", err)
+		return false, wrapErr("disable webhook", err)
 	}
-	return mustAffect(res, "webhook")
+	if n, err := res.RowsAffected(); err == nil && n > 0 {
+		return true, nil
+	}
+	// Off already (its reason stays) or gone.
+	_, err = q.Webhook(ctx, id)
+	return false, err
 }

@@ -250,22 +250,41 @@ func TestWebhookFailing(t *testing.T) {
 			}
 			return got.FailingSince
 		}
-		for _, at := range []time.Time{first, first.Add(30 * time.Second)} {
-			if err := db.SetWebhookFailing(ctx, w.ID, &at); err != nil {
+		for i, at := range []time.Time{first, first.Add(30 * time.Second)} {
+			started, err := db.SetWebhookFailing(ctx, w.ID, &at)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if started != (i == 0) {
+				t.Errorf("noting %v: started %v, want %v (only the first note starts the run)", at, started, i == 0)
 			}
 			if got := failingSince(); got == nil || !got.Equal(first) {
 				t.Fatalf("after noting %v: failing since %v, want %v", at, got, first)
 			}
 		}
-		if err := db.SetWebhookFailing(ctx, w.ID, nil); err != nil {
+		if _, err := db.SetWebhookFailing(ctx, w.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got := failingSince(); got != nil {
 			t.Fatalf("after a success: failing since %v, want nil", got)
 		}
-		if err := db.SetWebhookFailing(ctx, store.NewID(), nil); !fluxhook.IsNotFound(err) {
+		if _, err := db.SetWebhookFailing(ctx, store.NewID(), nil); !fluxhook.IsNotFound(err) {
 			t.Fatalf("unknown webhook: %v, want not found", err)
+		}
+		if _, err := db.SetWebhookFailing(ctx, store.NewID(), &first); !fluxhook.IsNotFound(err) {
+			t.Fatalf("unknown webhook, noting a failure: %v, want not found", err)
+		}
+		for i, reason := range []string{"410 Gone", "failing for 5 days"} {
+			disabled, err := db.DisableWebhook(ctx, w.ID, reason)
+			if err != nil || disabled != (i == 0) {
+				t.Fatalf("disable #%d: %v, %v; want %v, nil (only the first turns it off)", i+1, disabled, err, i == 0)
+			}
+		}
+		if got, _ := db.Webhook(ctx, w.ID); got.IsActive || got.DisabledReason == nil || *got.DisabledReason != "410 Gone" {
+			t.Fatalf("after two disables: %+v, want off with the first reason", got)
+		}
+		if _, err := db.DisableWebhook(ctx, store.NewID(), "x"); !fluxhook.IsNotFound(err) {
+			t.Fatalf("disabling an unknown webhook: %v, want not found", err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ package webhooks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -282,7 +283,14 @@ func (s *Service) RotateSecret(ctx context.Context, a *fluxhook.Actor, id string
 	until := s.now().Add(RotationOverlap)
 	w.PrevSecretEnc, w.PrevSecretExpires = w.SecretEnc, &until
 	w.SecretEnc = s.box.Seal([]byte(secret), []byte(w.ID))
-	if err := s.db.UpdateWebhook(ctx, w); err != nil {
+	err = s.db.Tx(ctx, func(q *store.Queries) error {
+		if err := q.UpdateWebhook(ctx, w); err != nil {
+			return err
+		}
+		return announce(ctx, q, w.ID, fluxhook.EventWebhookSecretRotated, map[string]any{
+			"rotated_at": s.now().UTC(), "previous_secret_expires_at": until.UTC()})
+	})
+	if err != nil {
 		return "", err
 	}
 	s.bus.Publish(cachebus.Webhook, w.ID)
@@ -347,20 +355,53 @@ func (s *Service) Load(ctx context.Context, id string) (*fluxhook.Webhook, Keys,
 // MarkFailing records that the webhook started failing at t, or with
 // nil that it succeeded again. Health changes do not change what a
 // delivery is: caches keep serving the webhook while the database is
-// down (cachebus.WebhookHealth).
+// down (cachebus.WebhookHealth). The start of a run is announced with a
+// webhook.failing event, written with it.
 func (s *Service) MarkFailing(ctx context.Context, id string, t *time.Time) error {
-	if err := s.db.SetWebhookFailing(ctx, id, t); err != nil {
+	err := s.db.Tx(ctx, func(q *store.Queries) error {
+		started, err := q.SetWebhookFailing(ctx, id, t)
+		if err != nil || !started {
+			return err
+		}
+		return announce(ctx, q, id, fluxhook.EventWebhookFailing, map[string]any{"failing_since": t.UTC()})
+	})
+	if err != nil {
 		return err
 	}
 	s.bus.Publish(cachebus.WebhookHealth, id)
 	return nil
 }
 
-// Disable turns a webhook off with a reason the owner can read.
+// Disable turns a webhook off with a reason the owner can read, and
+// announces it with a webhook.disabled event, written with it.
 func (s *Service) Disable(ctx context.Context, id, reason string) error {
-	if err := s.db.DisableWebhook(ctx, id, reason); err != nil {
+	err := s.db.Tx(ctx, func(q *store.Queries) error {
+		disabled, err := q.DisableWebhook(ctx, id, reason)
+		if err != nil || !disabled {
+			return err
+		}
+		return announce(ctx, q, id, fluxhook.EventWebhookDisabled, map[string]any{"reason": reason, "disabled_at": s.now().UTC()})
+	})
+	if err != nil {
 		return err
 	}
 	s.bus.Publish(cachebus.Webhook, id)
 	return nil
+}
+
+// announce writes an operational event about webhook id to the outbox,
+// inside the transaction of the change it describes. It concerns the
+// webhook's owner: their webhooks and the dashboard's receive it
+// (dispatch's visibility rule).
+func announce(ctx context.Context, q *store.Queries, id, event string, data map[string]any) error {
+	w, err := q.Webhook(ctx, id)
+	if err != nil {
+		return err
+	}
+	data["webhook_id"], data["url"] = w.ID, w.URL
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	return q.InsertOutbox(ctx, fluxhook.Event{Event: event, Data: b, UserID: w.UserID})
 }

@@ -472,10 +472,10 @@ func TestUpdateChangesOnlyTheGivenFields(t *testing.T) {
 		}
 
 		// Turning a disabled webhook back on clears why it was turned off.
-		if err := f.db.SetWebhookFailing(ctx, w.ID, &[]time.Time{f.clock.Now()}[0]); err != nil {
+		if _, err := f.db.SetWebhookFailing(ctx, w.ID, &[]time.Time{f.clock.Now()}[0]); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.db.DisableWebhook(ctx, w.ID, "endpoint answered 410 Gone"); err != nil {
+		if _, err := f.db.DisableWebhook(ctx, w.ID, "endpoint answered 410 Gone"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.hooks.Update(ctx, f.ada, w.ID, webhooks.Input{URL: strp("https://hooks.example.com/v2")}); err != nil {

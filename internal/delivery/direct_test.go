@@ -200,3 +200,56 @@ func TestJobsDispatchedAgainAreNotSentAgain(t *testing.T) {
 		t.Errorf("an unflagged repeat was sent %d times in all, want 2 (no lookup without the flag)", n)
 	}
 }
+
+// TestExhaustedDeliveryIsAnnounced: a delivery whose last attempt fails
+// is announced with a delivery.exhausted event for the webhook's owner;
+// one of an operational event is not (a dead endpoint subscribed to them
+// would be sent one about each it missed, for ever).
+func TestExhaustedDeliveryIsAnnounced(t *testing.T) {
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(endpoint.Close)
+	var mu sync.Mutex
+	var announced []fluxhook.Event
+	d := newDirect(t, endpoint.URL, delivery.Options{
+		Schedule: retry.Schedule{Delays: []time.Duration{time.Hour}},
+		Announce: func(_ context.Context, e fluxhook.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			announced = append(announced, e)
+			return nil
+		},
+	})
+	last := d.job()
+	last.Attempt = 2 // the schedule has one retry: this is the last attempt
+	last.FirstAttemptAt = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	ops := d.job()
+	ops.Attempt, ops.Event = 2, fluxhook.EventWebhookDisabled
+	d.handle(last, ops)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(announced) != 1 {
+		t.Fatalf("%d events announced, want 1: %+v", len(announced), announced)
+	}
+	e := announced[0]
+	if e.Event != fluxhook.EventDeliveryExhausted || e.UserID != d.hook.UserID || e.ID == "" || e.Timestamp.IsZero() {
+		t.Fatalf("announced %+v, want a delivery.exhausted for the owner %s", e, d.hook.UserID)
+	}
+	var data map[string]any
+	if err := json.Unmarshal(e.Data, &data); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]any{
+		"webhook_id": d.hook.ID, "url": d.hook.URL, "delivery_id": last.DeliveryID, "event_id": last.EventID, "event": last.Event,
+		"attempts": float64(2), "last_status": float64(500), "first_attempt_at": last.FirstAttemptAt.Format(time.RFC3339Nano),
+	} {
+		if data[k] != v {
+			t.Errorf("data[%q] = %v, want %v (%s)", k, data[k], v, e.Data)
+		}
+	}
+	if data["last_error"] == "" || data["last_error"] == nil {
+		t.Errorf("no last_error in %s", e.Data)
+	}
+}
