@@ -2,7 +2,7 @@
 // the signed-in user), and moving focus to each new page's heading so
 // that keyboard and screen-reader users know where they are.
 
-import { h, announce } from './dom.js';
+import { h, fill, announce } from './dom.js';
 import { navigate, setRenderer } from './router.js';
 import { currentUser, isAdmin, resume, signOut, onSignedOut } from './api.js';
 import { loginPage, invitePage } from './pages/auth.js';
@@ -55,7 +55,7 @@ function frame(active) {
     try { await signOut(); } finally { navigate('/login', { replace: true }); announce('Signed out'); }
   });
   const main = h('main', { id: 'main', tabindex: '-1' });
-  root.replaceChildren(
+  fill(root,
     h('header', { class: 'top' },
       h('a', { href: '/', class: 'brand' }, h('img', { src: '/assets/icon.svg', alt: '', width: '24', height: '24' }), 'Fluxhook'),
       h('nav', { 'aria-label': 'Main' }, h('ul', null, links)),
@@ -66,7 +66,7 @@ function frame(active) {
 
 function bare() {
   const main = h('main', { id: 'main', tabindex: '-1', class: 'bare' });
-  root.replaceChildren(main);
+  fill(root, main);
   return main;
 }
 
@@ -79,7 +79,7 @@ async function render() {
   let main;
   if (!route) {
     main = currentUser() ? frame('') : bare();
-    main.replaceChildren(h('h1', null, 'Page not found'), h('p', null, h('a', { href: '/' }, 'Go to the overview')));
+    fill(main, h('h1', null, 'Page not found'), h('p', null, h('a', { href: '/' }, 'Go to the overview')));
   } else if (route.public) {
     main = bare();
     await route.page(main, params, query);
@@ -95,13 +95,13 @@ async function render() {
     }
     main = frame(route.nav);
     if (route.admin && !isAdmin()) {
-      main.replaceChildren(h('h1', null, 'Admins only'), h('p', null, 'Only dashboard admins can manage invitations.'));
+      fill(main, h('h1', null, 'Admins only'), h('p', null, 'Only dashboard admins can manage invitations.'));
     } else {
       try {
         await route.page(main, params, query);
       } catch (err) {
         if (seq !== renderSeq) return;
-        main.replaceChildren(h('h1', null, 'This page could not be loaded'),
+        fill(main, h('h1', null, 'This page could not be loaded'),
           h('div', { class: 'error', role: 'alert' }, h('p', null, err.message || String(err))));
       }
     }

@@ -36,7 +36,8 @@ function frame(title, desc, maxY, unit, points) {
     const t = new Date(p.t);
     if (t.getMinutes() % step === 0) {
       const x = PAD.l + ((W - PAD.l - PAD.r) * (i + 0.5)) / n;
-      svg.append(s('text', { x, y: H - 6, class: 'axis', 'text-anchor': 'middle' }, shortTime(t)));
+      const anchor = x > W - PAD.r - 30 ? 'end' : 'middle'; // the last label stays inside
+      svg.append(s('text', { x, y: H - 6, class: 'axis', 'text-anchor': anchor }, shortTime(t)));
     }
   });
   return svg;

@@ -30,6 +30,14 @@ function setProps(el, props) {
   }
 }
 
+// fill replaces el's children, skipping null, undefined and false (which
+// replaceChildren would write out as text).
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 // h builds an HTML element: h('a', {href: '/x', class: 'link'}, 'text', child).
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
@@ -85,10 +93,10 @@ export function checkbox(label, props) {
 export function errorBox() {
   const box = h('div', { class: 'error', role: 'alert', hidden: true });
   box.show = (err) => {
-    box.replaceChildren(...messageOf(err));
+    fill(box, messageOf(err));
     box.hidden = false;
   };
-  box.clear = () => { box.hidden = true; box.replaceChildren(); };
+  box.clear = () => { box.hidden = true; fill(box); };
   return box;
 }
 

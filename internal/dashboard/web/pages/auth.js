@@ -1,6 +1,6 @@
 // Sign-in, and the public page an invitation link opens.
 
-import { h, field, errorBox, busy, announce } from '../dom.js';
+import { h, fill, field, errorBox, busy, announce } from '../dom.js';
 import { signIn, acceptInvitation, publicApi, resume } from '../api.js';
 import { navigate } from '../router.js';
 
@@ -42,7 +42,7 @@ export async function loginPage(main, params, query) {
       }
     });
   });
-  main.replaceChildren(h('div', { class: 'center' }, h('p', { class: 'brand-big' }, h('img', { src: '/assets/icon.svg', alt: '', width: '32', height: '32' }), 'Fluxhook'), form));
+  fill(main, h('div', { class: 'center' }, h('p', { class: 'brand-big' }, h('img', { src: '/assets/icon.svg', alt: '', width: '32', height: '32' }), 'Fluxhook'), form));
 }
 
 const roleNames = { dashboard_user: 'a dashboard user', dashboard_admin: 'a dashboard admin' };
@@ -55,7 +55,7 @@ export async function invitePage(main, [token]) {
     res = { valid: false, error: ex.message };
   }
   if (!res.valid) {
-    main.replaceChildren(h('div', { class: 'center' }, h('div', { class: 'card narrow' },
+    fill(main, h('div', { class: 'center' }, h('div', { class: 'card narrow' },
       h('h1', null, 'This invitation cannot be used'),
       h('div', { class: 'error', role: 'alert' }, h('p', null, `${res.error || 'Invitation not found'}.`)),
       h('p', null, 'Ask the admin who invited you for a new link, or ', h('a', { href: '/login' }, 'sign in'), ' if you already have an account.'))));
@@ -94,5 +94,5 @@ export async function invitePage(main, [token]) {
       }
     });
   });
-  main.replaceChildren(h('div', { class: 'center' }, h('p', { class: 'brand-big' }, h('img', { src: '/assets/icon.svg', alt: '', width: '32', height: '32' }), 'Fluxhook'), form));
+  fill(main, h('div', { class: 'center' }, h('p', { class: 'brand-big' }, h('img', { src: '/assets/icon.svg', alt: '', width: '32', height: '32' }), 'Fluxhook'), form));
 }

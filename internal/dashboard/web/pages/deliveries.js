@@ -1,7 +1,7 @@
 // Deliveries: the log across webhooks (filtered, newest first, paged) and
 // one delivery with its payload, headers and every attempt, and a retry.
 
-import { h, field, errorBox, busy, announce, badge, when, tableWrap, pretty, confirmDialog } from '../dom.js';
+import { h, fill, field, errorBox, busy, announce, badge, when, tableWrap, pretty, confirmDialog } from '../dom.js';
 import { api } from '../api.js';
 import { navigate } from '../router.js';
 
@@ -27,10 +27,10 @@ export function deliveryTable(list, hooks, withWebhook = true) {
     b.addEventListener('click', () => busy(b, async () => {
       try {
         const q = await retryOne(d);
-        cell.replaceChildren(badge('pending', `Attempt ${q.attempt} queued`));
+        fill(cell, badge('pending', `Attempt ${q.attempt} queued`));
         announce(`Retry queued: attempt ${q.attempt} of ${d.event}`);
       } catch (ex) {
-        cell.replaceChildren(h('span', { class: 'bad' }, ex.message));
+        fill(cell, h('span', { class: 'bad' }, ex.message));
       }
     }));
     cell.append(b);
@@ -131,7 +131,7 @@ export async function deliveriesPage(main, params, query) {
     q.set('cursor', page.next_cursor);
     pager.append(h('a', { href: `/deliveries?${q}`, rel: 'next' }, 'Older »'));
   }
-  main.replaceChildren(h('h1', null, 'Deliveries'),
+  fill(main, h('h1', null, 'Deliveries'),
     h('p', { class: 'muted' }, 'One row per delivery, at its latest attempt; newest first.'),
     form, err, page ? retryAllButton(page.deliveries, byId) : null, page ? deliveryTable(page.deliveries, byId) : null, pager);
 }
@@ -148,7 +148,7 @@ export async function deliveryPage(main, [deliveryId]) {
     retry.addEventListener('click', () => busy(retry, async () => {
       try {
         const queued = await api('POST', `/webhooks/${hook.id}/deliveries/${d.delivery_id}/retry`);
-        out.replaceChildren(h('p', { class: 'note' }, `Attempt ${queued.attempt} is queued; this page shows it when it has been made.`));
+        fill(out, h('p', { class: 'note' }, `Attempt ${queued.attempt} is queued; this page shows it when it has been made.`));
         announce(`Retry queued: attempt ${queued.attempt}`);
         // Watch for the new attempt for up to a minute.
         for (let i = 0; i < 60; i += 1) {
@@ -163,12 +163,12 @@ export async function deliveryPage(main, [deliveryId]) {
       } catch (ex) {
         const e = errorBox();
         e.show(ex);
-        out.replaceChildren(e);
+        fill(out, e);
       }
     }));
   }
   const attempts = detail.attempts.slice().reverse();
-  main.replaceChildren(
+  fill(main,
     h('p', { class: 'crumbs' }, h('a', { href: '/deliveries' }, 'Deliveries'), ' › '),
     h('h1', null, `Delivery of ${d.event}`),
     h('dl', { class: 'kv card' },

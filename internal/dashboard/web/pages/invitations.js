@@ -1,7 +1,7 @@
 // Invitations (admins): invite a colleague, copy the link, revoke, and
 // see which invitations are pending, accepted, expired or revoked.
 
-import { h, field, errorBox, busy, announce, badge, when, secretPanel, confirmDialog, tableWrap, copyButton } from '../dom.js';
+import { h, fill, field, errorBox, busy, announce, badge, when, secretPanel, confirmDialog, tableWrap, copyButton } from '../dom.js';
 import { api } from '../api.js';
 
 function state(inv) {
@@ -21,7 +21,6 @@ export async function invitationsPage(main) {
   const days = h('select', { name: 'days' }, [['1', '1 day'], ['7', '7 days'], ['30', '30 days']].map(([v, l]) => h('option', { value: v, selected: v === '7' }, l)));
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, 'Send invitation');
-  const result = h('div');
   const form = h('form', { class: 'card', 'aria-label': 'Invite a colleague' }, h('h2', null, 'Invite a colleague'), err,
     h('div', { class: 'row' }, field('Email', email), field('Role', role), field('Valid for', days)),
     h('div', { class: 'actions' }, submit));
@@ -62,5 +61,5 @@ export async function invitationsPage(main) {
           h('td', null, when(inv.created_at)),
           h('td', null, label === 'Pending' && link ? h('div', { class: 'actions tight' }, copyButton(link, 'link'), revoke) : null));
       }))));
-  main.replaceChildren(h('h1', null, 'Invitations'), form, result, h('h2', null, 'Sent invitations'), table);
+  fill(main, h('h1', null, 'Invitations'), form, h('h2', null, 'Sent invitations'), table);
 }

@@ -1,7 +1,7 @@
 // Client keys: the list with scopes and limits, create (the key shown
 // once, with a copy button), revoke and delete.
 
-import { h, field, errorBox, busy, announce, badge, when, secretPanel, confirmDialog, tableWrap, id } from '../dom.js';
+import { h, fill, field, errorBox, busy, announce, badge, when, secretPanel, confirmDialog, tableWrap, id } from '../dom.js';
 import { api } from '../api.js';
 
 const knownScopes = ['read:webhooks', 'write:webhooks', 'write:events', 'read:clientkeys', 'write:clientkeys', 'read:users', 'write:users', 'read:invitations', 'write:invitations'];
@@ -54,7 +54,7 @@ export async function keysPage(main) {
   const newBtn = h('button', { type: 'button', 'aria-expanded': 'false' }, 'New client key');
   const rerender = () => keysPage(main);
   newBtn.addEventListener('click', () => {
-    if (slot.firstChild) { slot.replaceChildren(); newBtn.setAttribute('aria-expanded', 'false'); return; }
+    if (slot.firstChild) { fill(slot); newBtn.setAttribute('aria-expanded', 'false'); return; }
     newBtn.setAttribute('aria-expanded', 'true');
     const form = keyForm(async (res) => {
       await rerender();
@@ -62,8 +62,8 @@ export async function keysPage(main) {
       main.querySelector('.page-head').after(panel);
       announce('Client key created. Copy it now: it is shown only once.');
       panel.focus();
-    }, () => { slot.replaceChildren(); newBtn.setAttribute('aria-expanded', 'false'); newBtn.focus(); });
-    slot.replaceChildren(form);
+    }, () => { fill(slot); newBtn.setAttribute('aria-expanded', 'false'); newBtn.focus(); });
+    fill(slot, form);
     form.querySelector('input').focus();
   });
   const act = (label, cls, fn) => {
@@ -95,5 +95,5 @@ export async function keysPage(main) {
             announce(`Key ${k.name} deleted`);
             await rerender();
           }))))))));
-  main.replaceChildren(h('div', { class: 'page-head' }, h('h1', null, 'Client keys'), newBtn), slot, table);
+  fill(main, h('div', { class: 'page-head' }, h('h1', null, 'Client keys'), newBtn), slot, table);
 }

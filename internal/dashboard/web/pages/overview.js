@@ -1,7 +1,7 @@
 // The overview: delivery health across every webhook the user sees, and
 // the webhooks that need attention.
 
-import { h, id, badge, ago, tableWrap } from '../dom.js';
+import { h, fill, id, badge, ago, tableWrap } from '../dom.js';
 import { api } from '../api.js';
 import { volumeChart, latencyChart } from '../charts.js';
 import { navigate } from '../router.js';
@@ -53,6 +53,6 @@ export async function overviewPage(main, params, query) {
           h('td', null, `${hh.failed || 0} of ${hh.attempts || 0}`),
           h('td', null, last ? [badge(last.status), ' ', last.status_code ? `HTTP ${last.status_code} ` : '', ago(last.created_at)] : 'none'));
       }))));
-  main.replaceChildren(h('h1', null, 'Overview'), charts,
+  fill(main, h('h1', null, 'Overview'), charts,
     h('section', { 'aria-labelledby': 'attn-h' }, h('h2', { id: 'attn-h' }, 'Needs attention'), list));
 }

@@ -2,7 +2,7 @@
 // webhook's page (edit, test, rotate the secret, delete, its health and
 // its deliveries).
 
-import { h, field, checkbox, errorBox, busy, announce, badge, ago, when, secretPanel, confirmDialog, tableWrap, pretty } from '../dom.js';
+import { h, fill, field, checkbox, errorBox, busy, announce, badge, ago, when, secretPanel, confirmDialog, tableWrap, pretty } from '../dom.js';
 import { api } from '../api.js';
 import { navigate } from '../router.js';
 import { healthCharts } from './overview.js';
@@ -93,18 +93,18 @@ export async function webhooksPage(main) {
   const slot = h('div');
   const newBtn = h('button', { type: 'button', 'aria-expanded': 'false' }, 'New webhook');
   newBtn.addEventListener('click', () => {
-    if (slot.firstChild) { slot.replaceChildren(); newBtn.setAttribute('aria-expanded', 'false'); return; }
+    if (slot.firstChild) { fill(slot); newBtn.setAttribute('aria-expanded', 'false'); return; }
     newBtn.setAttribute('aria-expanded', 'true');
     const form = webhookForm(null, async (body) => {
       const created = await api('POST', '/webhooks', body);
       const panel = secretPanel('Signing secret', created.secret,
         'Copy the secret now: it is shown only this once. Receivers verify signatures with it.', 'secret');
-      slot.replaceChildren(panel,
+      fill(slot, panel,
         h('p', null, h('a', { href: `/webhooks/${created.id}` }, 'Open the new webhook'), ' · ', h('a', { href: '/webhooks' }, 'Back to the list')));
       announce('Webhook created. Copy its secret now: it is shown only once.');
       panel.focus();
-    }, () => { slot.replaceChildren(); newBtn.setAttribute('aria-expanded', 'false'); newBtn.focus(); });
-    slot.replaceChildren(form);
+    }, () => { fill(slot); newBtn.setAttribute('aria-expanded', 'false'); newBtn.focus(); });
+    fill(slot, form);
     form.querySelector('input').focus();
   });
   const table = hooks.webhooks.length === 0 ? h('p', null, 'No webhooks yet: create one to receive events.')
@@ -116,7 +116,7 @@ export async function webhooksPage(main) {
         h('td', null, stateCell(w)),
         h('td', null, healthCell(byId.get(w.id))),
         h('td', null, lastCell(byId.get(w.id))))))));
-  main.replaceChildren(h('div', { class: 'page-head' }, h('h1', null, 'Webhooks'), newBtn), slot, table);
+  fill(main, h('div', { class: 'page-head' }, h('h1', null, 'Webhooks'), newBtn), slot, table);
 }
 
 export async function webhookPage(main, [hookId], query) {
@@ -140,12 +140,12 @@ export async function webhookPage(main, [hookId], query) {
       await api('PATCH', `/webhooks/${hook.id}`, body);
       announce('Webhook saved');
       await rerender();
-    }, () => { out.replaceChildren(); edit.focus(); });
-    out.replaceChildren(form);
+    }, () => { fill(out); edit.focus(); });
+    fill(out, form);
     form.querySelector('input').focus();
   });
   test.addEventListener('click', () => busy(test, async () => {
-    out.replaceChildren(h('p', null, 'Sending a webhook.test event…'));
+    fill(out, h('p', null, 'Sending a webhook.test event…'));
     try {
       const r = await api('POST', `/webhooks/${hook.id}/test`);
       const panel = h('section', { class: `card result ${r.success ? 'ok' : 'fail'}`, tabindex: '-1', 'aria-label': 'Test result' },
@@ -154,13 +154,13 @@ export async function webhookPage(main, [hookId], query) {
           h('dt', null, 'Status'), h('dd', null, r.status_code ? `HTTP ${r.status_code}` : 'no answer'),
           r.error ? [h('dt', null, 'Error'), h('dd', null, r.error)] : null,
           h('dt', null, 'Response body'), h('dd', null, r.response_body ? h('pre', null, pretty(r.response_body)) : h('span', { class: 'muted' }, 'empty'))));
-      out.replaceChildren(panel);
+      fill(out, panel);
       announce(r.success ? 'The test was delivered' : 'The test failed');
       panel.focus();
     } catch (ex) {
       const e = errorBox();
       e.show(ex);
-      out.replaceChildren(e);
+      fill(out, e);
     }
   }));
   rotate.addEventListener('click', async () => {
@@ -170,13 +170,13 @@ export async function webhookPage(main, [hookId], query) {
         const r = await api('POST', `/webhooks/${hook.id}/rotate-secret`);
         const until = r.previous_secret_expires_at ? new Date(r.previous_secret_expires_at).toLocaleString() : 'in 24 hours';
         const panel = secretPanel('New signing secret', r.secret, `Copy it now: it is shown only this once. The old secret keeps signing until ${until}.`, 'secret');
-        out.replaceChildren(panel);
+        fill(out, panel);
         announce('Secret rotated. Copy the new secret now: it is shown only once.');
         panel.focus();
       } catch (ex) {
         const e = errorBox();
         e.show(ex);
-        out.replaceChildren(e);
+        fill(out, e);
       }
     });
   });
@@ -187,7 +187,7 @@ export async function webhookPage(main, [hookId], query) {
     navigate('/webhooks');
   });
 
-  main.replaceChildren(
+  fill(main,
     h('p', { class: 'crumbs' }, h('a', { href: '/webhooks' }, 'Webhooks'), ' › '),
     h('h1', null, hook.description || hook.url),
     h('dl', { class: 'kv card' },
