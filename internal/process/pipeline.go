@@ -99,6 +99,7 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		DisableAfter: cfg.DisableAfter,
 		AckWait:      cfg.WorkerAckWait,
 		UserAgent:    s.UserAgent,
+		Announce:     s.Publisher.PackEvent,
 	})
 	cons := s.Deliver
 	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
