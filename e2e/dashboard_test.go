@@ -92,7 +92,7 @@ func newTab(t *testing.T, parent context.Context, base, shots string, opts ...ch
 // do runs actions with a deadline, failing the test with what it was doing.
 func (b *browserTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v\npage text:\n%s\nconsole: %v", what, err, b.text(), b.consoleLines())
@@ -217,6 +217,7 @@ func (b *browserTab) checkA11y(page string) {
 // fresh browser context.
 func TestE2EDashboardInBrowser(t *testing.T) {
 	skipShort(t)
+	t.Parallel() // see parallelNote: it overlaps the scenarios that wait
 	chromium := chromiumPath(t)
 	start := time.Now()
 	s := NewAllInOne(t, "1s") // two attempts, then the delivery is failed

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,25 @@ func TestRotateSecretSaysWhenTheOverlapEnds(t *testing.T) {
 	until, err := time.Parse(time.RFC3339Nano, r.str("previous_secret_expires_at"))
 	if err != nil || time.Until(until) < 23*time.Hour || time.Until(until) > 25*time.Hour {
 		t.Fatalf("overlap end %q (%v): want about 24 h from now", r.str("previous_secret_expires_at"), err)
+	}
+}
+
+func TestDashboardCookieIsSecureOverHTTPS(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	srv := httptest.NewTLSServer(e.api)
+	defer srv.Close()
+	body := strings.NewReader(`{"email":"admin@example.com","password":"admin-password-123"}`)
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/dashboard/session", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fluxhook-Dashboard", "1")
+	req.Header.Set("Origin", srv.URL)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	cs := res.Cookies()
+	if res.StatusCode != 200 || len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly {
+		t.Fatalf("over https: %d, cookies %+v", res.StatusCode, cs)
 	}
 }

@@ -183,8 +183,15 @@ func (q *Queries) AttemptCountsSince(ctx context.Context, owner string, since ti
 	if owner != "" {
 		where += ownerClause(&a, owner)
 	}
+	// SQLite would walk the (webhook_id, created_at) index to save the
+	// GROUP BY a sort, reading every row of the table: measured, 4 s for
+	// a day of 300,000 attempts, against 0.5 s through the time index.
+	from := `delivery_attempts a`
+	if q.d.name == "sqlite" {
+		from += ` INDEXED BY delivery_attempts_created_idx`
+	}
 	rows, err := q.r.QueryContext(ctx, `SELECT a.webhook_id, COUNT(*), SUM(CASE WHEN a.status = `+a.add(fluxhook.DeliveryDelivered)+` THEN 1 ELSE 0 END)
-		FROM delivery_attempts a WHERE `+where+` GROUP BY a.webhook_id`, a...)
+		FROM `+from+` WHERE `+where+` GROUP BY a.webhook_id`, a...)
 	if err != nil {
 		return nil, wrapErr("count attempts", err)
 	}
