@@ -81,7 +81,7 @@ function webhookForm(hook, onSave, onCancel) {
       return;
     }
     await busy(submit, async () => {
-      try { await onSave(body); } catch (ex) { err.show(ex); err.focus && err.scrollIntoView({ block: 'nearest' }); }
+      try { await onSave(body); } catch (ex) { err.show(ex); err.scrollIntoView({ block: 'nearest' }); }
     });
   });
   return form;
@@ -132,6 +132,15 @@ export async function webhookPage(main, [hookId], query) {
   const test = h('button', { type: 'button', class: 'secondary' }, 'Send a test event');
   const rotate = h('button', { type: 'button', class: 'secondary' }, 'Rotate the secret');
   const del = h('button', { type: 'button', class: 'danger' }, 'Delete');
+  if (!hook.is_active) {
+    const enable = h('button', { type: 'button' }, 'Turn back on');
+    enable.addEventListener('click', () => busy(enable, async () => {
+      await api('PATCH', `/webhooks/${hook.id}`, { is_active: true });
+      announce('Webhook turned back on');
+      await rerender();
+    }));
+    actions.append(enable);
+  }
   actions.append(edit, test, rotate, del);
   const rerender = () => webhookPage(main, [hookId], new URLSearchParams(location.search));
 
