@@ -30,10 +30,13 @@ type Store interface {
 type Options struct {
 	// MaxBatch caps the records per insert (default 500).
 	MaxBatch int
-	// MaxDelay is how long the first record of a batch waits for company
-	// before the batch is written (default 10ms). Records that queue
-	// while a batch is being written have waited already and go out as
-	// soon as it is done, so under load batches grow by themselves.
+	// MaxDelay is how long the first record of a batch may wait for
+	// company before the batch is written. The default, 0, is no wait:
+	// a batch leaves as soon as the previous one is written, and grows
+	// only with the records that queued meanwhile (group commit without
+	// a linger), so a record is durable, and its job acked, as soon as
+	// the database allows; a worker killed in that window sends its
+	// jobs again. Under load batches grow by themselves.
 	MaxDelay time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a failed insert is
 	// tried again, doubling from the one to the other (default 100ms and
@@ -62,7 +65,7 @@ func (o Options) withDefaults() Options {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 100_000
 	}
-	def(&o.MaxDelay, 10*time.Millisecond)
+	o.MaxDelay = max(o.MaxDelay, 0)
 	def(&o.MinBackoff, 100*time.Millisecond)
 	def(&o.MaxBackoff, 5*time.Second)
 	def(&o.InsertTimeout, 30*time.Second)

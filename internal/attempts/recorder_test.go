@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,6 +227,46 @@ func TestRecordSharesInsertsBetweenConcurrentCallers(t *testing.T) {
 		if got := metric(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestRecordWritesALoneRecordAndGroupsTheQueue: by default a record is written at once when
+// nothing is being written, and the records that queue while an insert
+// is under way leave together right after it: group commit without a
+// fixed wait, so a job's ack (and a killed worker's window of jobs sent
+// but not recorded) is as short as the database allows.
+func TestRecordWritesALoneRecordAndGroupsTheQueue(t *testing.T) {
+	f := newFake()
+	f.entered, f.hold = make(chan int, 16), make(chan struct{})
+	reg := prometheus.NewRegistry()
+	r := attempts.New(f, attempts.Options{}, attempts.NewMetrics(reg))
+	start(t, r)
+	webhook := store.NewID()
+	errs := make(chan error, 11)
+	go func() { errs <- r.Record(context.Background(), newAttempt(webhook)) }()
+	select {
+	case <-f.entered: // the first record's insert began alone
+	case <-time.After(10 * time.Second):
+		t.Fatal("a lone record was not written: the recorder waits for company")
+	}
+	for range 10 {
+		go func() { errs <- r.Record(context.Background(), newAttempt(webhook)) }()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(t, reg, "fluxhook_attempt_records_queued") < 11 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v records queued, want 11", metric(t, reg, "fluxhook_attempt_records_queued"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(f.hold)
+	for range 11 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.inserts(); !slices.Equal(got, []int{1, 10}) {
+		t.Fatalf("inserts of %v records, want [1 10]: the first alone, the ten that queued meanwhile together", got)
 	}
 }
 

@@ -132,12 +132,12 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 	return nil
 }
 
-// newRecorder batches attempt records: group commit. Handlers do not
-// wait for their records (the worker acks once they are written), so a
-// batch is not bounded by the handlers: up to the default 500 records,
-// gathered for at most 5 ms.
+// newRecorder batches attempt records: group commit. A batch leaves as
+// soon as the previous one is written, up to 500 records, with no
+// linger: the worker acks a job once its record is written, and a
+// worker killed meanwhile sends it again.
 func newRecorder(db *store.DB, reg prometheus.Registerer) *attempts.Recorder {
-	return attempts.New(db, attempts.Options{MaxDelay: 5 * time.Millisecond}, attempts.NewMetrics(reg))
+	return attempts.New(db, attempts.Options{}, attempts.NewMetrics(reg))
 }
 
 // recorder is the worker's Recorder: attempts written in group commits,
