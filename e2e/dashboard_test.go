@@ -411,6 +411,15 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		t.Errorf("the accessibility check misses faint text and an unlabelled field: %s", got)
 	}
 
+	// The Content-Security-Policy holds: a page that tried to write HTML
+	// from a string (what an injected script would do) is refused. In a
+	// tab of its own, whose console is not checked.
+	probe := newTab(t, tab.ctx, base, shots)
+	probe.do("a page", chromedp.Navigate(base+"/keys"), heading("Client keys"))
+	if got := probe.eval("write HTML", `(() => { try { document.body.innerHTML = '<img src=x>'; return 'allowed'; } catch (e) { return e.name; } })()`); got != "TypeError" {
+		t.Errorf("writing HTML from a string: %s, want a TypeError from Trusted Types", got)
+	}
+
 	// Nothing came from another host, and the pages ran without errors
 	// (a Content-Security-Policy violation is one).
 	for _, b := range []*browserTab{tab, colleague} {

@@ -101,6 +101,20 @@ func TestDeliveryLogAcrossWebhooks(t *testing.T) {
 	e.do("GET", "/deliveries/"+d["delivery_id"].(string), colleague, nil).must(t, 404)
 	e.do("GET", "/deliveries?webhook_id="+bad, colleague, nil).must(t, 404)
 	e.do("GET", "/stats/deliveries?webhook_id="+bad, colleague, nil).must(t, 404)
+	// Their own webhook's deliveries and health they do see.
+	mine := e.do("POST", "/webhooks", colleague, map[string]any{"url": ok.URL, "events": []string{"*"}}).must(t, 201).str("id")
+	e.do("POST", "/webhooks/"+mine+"/test", colleague, nil).must(t, 200)
+	if own := rows(e.do("GET", "/deliveries", colleague, nil).must(t, 200), "deliveries"); len(own) != 1 || own[0]["webhook_id"] != mine {
+		t.Fatalf("a dashboard user's own deliveries: %v", own)
+	}
+	if hs := rows(e.do("GET", "/stats/webhooks", colleague, nil).must(t, 200), "webhooks"); len(hs) != 1 || hs[0]["webhook_id"] != mine || hs[0]["attempts"] != float64(1) {
+		t.Fatalf("a dashboard user's health figures: %v", hs)
+	}
+	if tot := e.do("GET", "/stats/deliveries?hours=1", colleague, nil).must(t, 200).body["totals"].(map[string]any); tot["attempts"] != float64(1) {
+		t.Fatalf("a dashboard user's timeline counts others' attempts: %v", tot)
+	}
+	e.do("GET", "/deliveries/"+d["delivery_id"].(string), admin, nil).must(t, 200) // the admin sees every webhook's
+
 	app, _ := e.user("app@example.com")
 	if got := e.do("GET", "/deliveries", app, nil).must(t, 403).str("code"); got != "DASHBOARD_ROLE_REQUIRED" {
 		t.Fatalf("app user: %s", got)
