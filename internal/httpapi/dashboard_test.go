@@ -210,3 +210,19 @@ func TestDashboardCookieIsSecureOverHTTPS(t *testing.T) {
 		t.Fatalf("over https: %d, cookies %+v", res.StatusCode, cs)
 	}
 }
+
+// TestDashboardRefreshIsNotLimitedPerIP: page loads refresh; a team
+// behind one address must not run out of them as it would of sign-ins.
+func TestDashboardRefreshIsNotLimitedPerIP(t *testing.T) {
+	e := newEnv(t, envOpts{authRateLimit: 2})
+	in := e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "admin-password-123"}, e.browser(nil)).must(t, 200)
+	c := sessionCookie(t, in)
+	for range 5 {
+		r := e.doH("POST", "/dashboard/session/refresh", nil, withCookie(e.browser(nil), c)).must(t, 200)
+		c = sessionCookie(t, r)
+	}
+	for range 3 {
+		e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "wrong-password-12"}, e.browser(nil))
+	}
+	e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "admin-password-123"}, e.browser(nil)).must(t, 429)
+}

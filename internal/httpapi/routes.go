@@ -71,7 +71,9 @@ func (s *Server) routes() http.Handler {
 	// The dashboard (README "Dashboard"): its session cookie, and the
 	// delivery log and health figures its pages read.
 	m.handle("POST "+v1+"/dashboard/session", s.perIP(sameSite(s.dashboardSignIn)))
-	m.handle("POST "+v1+"/dashboard/session/refresh", s.perIP(sameSite(s.dashboardRefresh)))
+	// Not limited per IP: every page load refreshes, a refresh token cannot
+	// be guessed, and a team behind one address must not be locked out.
+	m.handle("POST "+v1+"/dashboard/session/refresh", sameSite(s.dashboardRefresh))
 	m.handle("DELETE "+v1+"/dashboard/session", sameSite(s.dashboardSignOut))
 	m.handle("POST "+v1+"/dashboard/invitations/{token}/accept", s.perIP(sameSite(s.dashboardAcceptInvitation)))
 	m.handle("GET "+v1+"/deliveries", s.authed("read:webhooks", dashboard(false, s.listAllDeliveries)))

@@ -84,17 +84,23 @@ async function render() {
     main = bare();
     await route.page(main, params, query);
   } else {
+    let failed = null;
     if (!currentUser()) {
       let u = null;
-      try { u = await resume(); } catch { /* the server is unreachable: sign-in says so */ }
+      try { u = await resume(); } catch (err) { failed = err; }
       if (seq !== renderSeq) return;
-      if (!u) {
+      if (!u && !failed) {
         navigate(`/login?next=${encodeURIComponent(path + location.search)}`, { replace: true });
         return;
       }
     }
-    main = frame(route.nav);
-    if (route.admin && !isAdmin()) {
+    main = failed ? bare() : frame(route.nav);
+    if (failed) {
+      // Not "signed out": the server did not answer, or asked to wait.
+      fill(main, h('h1', null, 'The dashboard cannot reach the server'),
+        h('div', { class: 'error', role: 'alert' }, h('p', null, failed.message || String(failed))),
+        h('p', null, h('a', { href: path + location.search }, 'Try again')));
+    } else if (route.admin && !isAdmin()) {
       fill(main, h('h1', null, 'Admins only'), h('p', null, 'Only dashboard admins can manage invitations.'));
     } else {
       try {
