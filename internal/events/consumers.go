@@ -121,15 +121,20 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, cfg ConsumersC
 	if err := cfg.validate(); err != nil {
 		return permanentf("consumer settings: %w", err)
 	}
+	// A clustered server says who leads a consumer, and a member that has
+	// not started the consumer yet says nothing of it; a single server
+	// never says (nats-server's consumer info).
+	clustered := js.Conn().ConnectedClusterName() != ""
 	for _, spec := range consumerSpecs(cfg) {
 		err := settle(ctx, fmt.Sprintf("consumer %s on %s", spec.cfg.Durable, spec.stream),
-			func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+			func(ctx context.Context) (bool, error) {
 				c, err := js.Consumer(ctx, spec.stream, spec.cfg.Durable)
 				if err != nil {
-					return nil, err
+					return false, err
 				}
 				info := c.CachedInfo()
-				return info.Cluster, checkConsumerConfig(spec.cfg, info.Config)
+				led := !clustered || info.Cluster != nil && info.Cluster.Leader != ""
+				return led, checkConsumerConfig(spec.cfg, info.Config)
 			},
 			func(ctx context.Context) error { _, err := js.CreateConsumer(ctx, spec.stream, spec.cfg); return err },
 			func(ctx context.Context) error { _, err := js.UpdateConsumer(ctx, spec.stream, spec.cfg); return err })

@@ -12,9 +12,9 @@ import (
 
 // settle makes one JetStream asset (what names it) hold the settings it
 // should, beside other processes doing the same at the same moment.
-// read returns the asset's cluster info and how its settings differ
-// (nil when they do not), or the server's error (not found, when the
-// asset is not there); create and update write the settings.
+// read returns whether the asset has a leader and how its settings
+// differ (nil when they do not), or the server's error (not found, when
+// the asset is not there); create and update write the settings.
 //
 // Why not CreateOrUpdateStream: it sends an update first, and nats-server
 // (2.15.2) never answers an update of a replicated stream whose creation
@@ -37,13 +37,13 @@ import (
 //   - gives each request readTimeout or writeTimeout, and takes a
 //     request left unanswered as a reason to read again, not to give up.
 //
-// It gives up after settleTries reads, with an error for which Permanent
-// is false.
-func settle(ctx context.Context, what string, read func(context.Context) (*jetstream.ClusterInfo, error),
+// It gives up after settleFor, with an error for which Permanent is
+// false.
+func settle(ctx context.Context, what string, read func(context.Context) (led bool, err error),
 	create, update func(context.Context) error) error {
 	updated := false
 	last := errors.New("nothing read yet")
-	for try := 0; try < settleTries; try++ {
+	for try, give := 0, time.Now().Add(settleFor); time.Now().Before(give); try++ {
 		if try > 0 {
 			t := time.NewTimer(settleWait)
 			select {
@@ -53,7 +53,7 @@ func settle(ctx context.Context, what string, read func(context.Context) (*jetst
 			case <-t.C:
 			}
 		}
-		cluster, err := withTimeout(ctx, readTimeout, read)
+		led, err := withTimeout(ctx, readTimeout, read)
 		var diff *mismatchError
 		switch {
 		case errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -72,7 +72,7 @@ func settle(ctx context.Context, what string, read func(context.Context) (*jetst
 				// that cannot change on an existing asset.
 				return err
 			}
-			if cluster != nil && cluster.Leader == "" {
+			if !led {
 				last = errors.New("no leader elected yet")
 				continue
 			}
@@ -81,7 +81,7 @@ func settle(ctx context.Context, what string, read func(context.Context) (*jetst
 			}
 			updated = true
 			last = errors.New("updated; reading it back")
-		case err == nil && cluster != nil && cluster.Leader == "":
+		case err == nil && !led:
 			// Settled, but not answering yet: only a leader answers
 			// the lookups and consumers that follow.
 			last = errors.New("no leader elected yet")
@@ -96,7 +96,7 @@ func settle(ctx context.Context, what string, read func(context.Context) (*jetst
 			return fmt.Errorf("%s: %w", what, ctx.Err())
 		}
 	}
-	return fmt.Errorf("%s: not settled after %d reads %v apart (last: %v)", what, settleTries, settleWait, last)
+	return fmt.Errorf("%s: not settled within %v (last: %v)", what, settleFor, last)
 }
 
 const (
@@ -109,11 +109,12 @@ const (
 	// about 100 ms.
 	readTimeout  = time.Second
 	writeTimeout = 5 * time.Second
-	// settleTries and settleWait bound how long settle waits for an
-	// election or its own write to show: 5 s or more (up to a minute when
-	// no read is answered).
-	settleTries = 50
-	settleWait  = 100 * time.Millisecond
+	// settleFor bounds how long settle waits for an election or its own
+	// write to show (a few hundred ms, a second or two under load), so
+	// that a cluster in trouble is reported, and waited for, by the
+	// caller; settleWait is the pause between reads.
+	settleFor  = 15 * time.Second
+	settleWait = 100 * time.Millisecond
 )
 
 func withTimeout[T any](ctx context.Context, d time.Duration, fn func(context.Context) (T, error)) (T, error) {

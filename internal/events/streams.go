@@ -195,12 +195,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	}
 	for _, want := range streamConfigs(cfg) {
 		err := settle(ctx, "stream "+want.Name,
-			func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+			func(ctx context.Context) (bool, error) {
 				info, err := streamInfo(ctx, js, want.Name)
 				if err != nil {
-					return nil, err
+					return false, err
 				}
-				return info.Cluster, checkStreamConfig(want, info.Config)
+				return streamLed(info), checkStreamConfig(want, info.Config)
 			},
 			func(ctx context.Context) error { _, err := js.CreateStream(ctx, want); return err },
 			func(ctx context.Context) error { _, err := js.UpdateStream(ctx, want); return err })
@@ -210,12 +210,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	}
 	kv := idempotencyConfig(cfg)
 	return settle(ctx, "key-value bucket "+kv.Bucket,
-		func(ctx context.Context) (*jetstream.ClusterInfo, error) {
+		func(ctx context.Context) (bool, error) {
 			info, err := streamInfo(ctx, js, kvStreamPrefix+kv.Bucket)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
-			return info.Cluster, checkBucketConfig(kv, info.Config)
+			return streamLed(info), checkBucketConfig(kv, info.Config)
 		},
 		func(ctx context.Context) error { _, err := js.CreateKeyValue(ctx, kv); return err },
 		func(ctx context.Context) error { _, err := js.UpdateKeyValue(ctx, kv); return err })
@@ -223,6 +223,12 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 
 // kvStreamPrefix names the stream that holds a key-value bucket.
 const kvStreamPrefix = "KV_"
+
+// streamLed reports whether a stream has a leader. A server always
+// says, a single one naming itself.
+func streamLed(info *jetstream.StreamInfo) bool {
+	return info.Cluster == nil || info.Cluster.Leader != ""
+}
 
 func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
 	s, err := js.Stream(ctx, name)

@@ -452,3 +452,55 @@ func TestPermanent(t *testing.T) {
 		})
 	}
 }
+
+// TestEnsureStreamsUpdatesANewClusterStream: a replica finds EVENTS just
+// created by another with older settings, its leader not elected yet.
+// An update sent then would never be answered; EnsureStreams waits for
+// the leader and updates it.
+func TestEnsureStreamsUpdatesANewClusterStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	urls := startCluster(t, 3)
+	var jss []jetstream.JetStream
+	for _, u := range urls[:2] {
+		nc, err := nats.Connect(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jss = append(jss, js)
+	}
+	ctx := testenv.Context(t, 30*time.Second)
+	// Until every server has joined, an R3 create fails ("no suitable
+	// peers"); the race below needs one that succeeds.
+	waitFor(t, 10*time.Second, "an R3 stream can be placed", func() bool {
+		_, err := jss[0].CreateStream(ctx, jetstream.StreamConfig{Name: "PLACEABLE", Subjects: []string{"placeable"}, Replicas: 3})
+		return err == nil
+	})
+	old := streamConfigs(StreamsConfig{Replicas: 3}.withDefaults())[0]
+	old.MaxAge = time.Hour
+	old.Duplicates = time.Minute
+	created := make(chan error, 1)
+	go func() { _, err := jss[0].CreateStream(ctx, old); created <- err }()
+	time.Sleep(20 * time.Millisecond) // the create committed, no leader yet
+	t0 := time.Now()
+	if err := EnsureStreams(ctx, jss[1], StreamsConfig{Replicas: 3}); err != nil {
+		t.Fatalf("EnsureStreams: %v", err)
+	}
+	took := time.Since(t0)
+	if err := <-created; err != nil {
+		t.Errorf("the other replica's create: %v", err)
+	}
+	if got := streamConfig(t, jss[0], StreamEvents); got.MaxAge != DefaultEventsMaxAge || got.Duplicates != DefaultEventsDuplicates {
+		t.Errorf("EVENTS kept max age %s, duplicates %s", got.MaxAge, got.Duplicates)
+	}
+	if took > 10*time.Second {
+		t.Errorf("EnsureStreams took %v", took)
+	}
+	t.Logf("settled in %v", took.Round(time.Millisecond))
+}

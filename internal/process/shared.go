@@ -64,6 +64,11 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 		if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{WorkerAckWait: cfg.WorkerAckWait}); err != nil {
 			return fmt.Errorf("JetStream consumers: %w", err)
 		}
+		// A lookup is answered at once by a consumer's leader, which
+		// EnsureConsumers saw; one left unanswered (a new election)
+		// costs a try, not awaitTryTimeout.
+		ctx, cancel := context.WithTimeout(ctx, consumerLookupTimeout)
+		defer cancel()
 		var err error
 		if s.Dispatch, err = js.Consumer(ctx, events.StreamEvents, events.ConsumerDispatcher); err != nil {
 			return fmt.Errorf("dispatcher consumer: %w", err)
@@ -96,6 +101,8 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 	}
 	return s, nil
 }
+
+const consumerLookupTimeout = 5 * time.Second
 
 // connectRedis returns a client for FLUXHOOK_REDIS_URL with short
 // timeouts, Redis sitting on the request path, once Redis answers.
