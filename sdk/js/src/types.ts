@@ -210,6 +210,8 @@ export interface ListWebhookDeliveriesResponse {
 
 export interface RotateWebhookSecretResponse {
   secret: string;
+  /** When the replaced secret stops signing: the end of the 24-hour overlap. */
+  previous_secret_expires_at?: string;
 }
 
 /**
