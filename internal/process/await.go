@@ -34,7 +34,7 @@ func (p *Process) await(ctx context.Context, what string, permanent func(error) 
 	b.MaxInterval = awaitMaxWait
 	b.MaxElapsedTime = 0
 	attempts := 0
-	p.Health.Waiting(what)
+	p.Health.Waiting("waiting for " + what)
 	err := backoff.RetryNotify(func() error {
 		attempts++
 		tctx, cancel := context.WithTimeout(ctx, awaitTryTimeout)
