@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -255,9 +257,14 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	}
 
 	// Create a webhook.
-	tab.do("create a webhook",
+	// A mistake is explained, and the field it concerns is marked.
+	tab.do("a webhook with a bad URL",
 		chromedp.Click(button("New webhook")),
-		chromedp.SendKeys(chromedp.CSS(`input[name=url]`), rcv.URL),
+		chromedp.SendKeys(chromedp.CSS(`input[name=url]`), "ftp://example.com/hook"),
+		chromedp.Click(button("Create webhook")),
+		waitText("url "), chromedp.WaitVisible(chromedp.CSS(`input[name=url][aria-invalid=true]`)))
+	tab.do("create a webhook",
+		chromedp.SetValue(chromedp.CSS(`input[name=url]`), rcv.URL),
 		chromedp.SetValue(chromedp.CSS(`input[name=events]`), "ui.*"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=description]`), "Orders service"),
 		chromedp.SendKeys(chromedp.CSS(`input[name=secret]`), webhookSecret),
@@ -319,6 +326,7 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	tab.do("retry from the log", chromedp.Navigate(failedURL), heading("Deliveries"),
 		chromedp.Click(button("Retry")), waitText("Attempt 4 queued"))
 	deliveryURL := tab.eval("the delivery", `document.querySelector('table tbody tr th a').href`)
+	deliveryID := deliveryURL[strings.LastIndex(deliveryURL, "/")+1:]
 	deadline = time.Now().Add(20 * time.Second)
 	for {
 		tab.do("the delivery again", chromedp.Navigate(deliveryURL), heading("Delivery of ui.order_paid"))
@@ -403,9 +411,21 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	tab.screenshot("narrow")
 	tab.checkA11y("narrow")
 
+	// The dark scheme keeps its contrast too.
+	dark := chromedp.Action[chromedp.Void](func(ctx context.Context, tt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tt, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return chromedp.Void{}, err
+	})
+	tab.do("dark", chromedp.EmulateViewport(1280, 900), dark, chromedp.Navigate(base+"/deliveries/"+deliveryID), heading("Delivery of ui.order_paid"))
+	tab.screenshot("delivery-dark")
+	tab.checkA11y("delivery, dark")
+	tab.do("dark overview", chromedp.Navigate(base+"/?hours=1"), heading("Overview"), chromedp.WaitVisible(chromedp.CSS(`svg.chart rect.bar-fail`)))
+	tab.checkA11y("overview, dark")
+
 	// The accessibility check can fail: a faint, unlabelled addition fails it.
 	tab.eval("spoil the page", `(() => { const m = document.querySelector('main'); const p = document.createElement('p');
-		p.textContent = 'faint'; p.style.color = '#c8c8c8'; m.append(p, document.createElement('input')); return ''; })()`)
+		p.textContent = 'faint'; p.style.color = getComputedStyle(document.body).backgroundColor; m.append(p, document.createElement('input')); return ''; })()`)
 	if got := tab.eval("the check on a spoilt page", a11yCheck); !strings.Contains(got, "contrast") || !strings.Contains(got, "no label") {
 		t.Errorf("the accessibility check misses faint text and an unlabelled field: %s", got)
 	}
@@ -426,8 +446,10 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 			t.Errorf("requests to other hosts: %s", got)
 		}
 		for _, line := range b.consoleLines() {
-			// The sign-in page's first look for a session is answered 401.
-			if strings.Contains(line, "401") && strings.Contains(line, "/dashboard/session/refresh") {
+			// The sign-in page's first look for a session is answered 401,
+			// and the deliberate mistake 422.
+			if strings.Contains(line, "401") && strings.Contains(line, "/dashboard/session/refresh") ||
+				strings.Contains(line, "422") && strings.Contains(line, "/api/v1/webhooks:") {
 				continue
 			}
 			t.Errorf("browser console: %s", line)

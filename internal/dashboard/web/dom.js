@@ -90,13 +90,37 @@ export function checkbox(label, props) {
 }
 
 // errorBox shows an error where the user is looking (role=alert).
+// Given the form, it also marks the fields the API named in its details
+// (aria-invalid, described by the box) and moves focus to the first.
 export function errorBox() {
-  const box = h('div', { class: 'error', role: 'alert', hidden: true });
-  box.show = (err) => {
+  const box = h('div', { class: 'error', role: 'alert', hidden: true, id: id('err') });
+  let marked = [];
+  box.clear = () => {
+    box.hidden = true;
+    fill(box);
+    for (const el of marked) {
+      el.removeAttribute('aria-invalid');
+      const ids = (el.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== box.id);
+      if (ids.length) el.setAttribute('aria-describedby', ids.join(' ')); else el.removeAttribute('aria-describedby');
+    }
+    marked = [];
+  };
+  box.show = (err, form) => {
+    box.clear();
     fill(box, messageOf(err));
     box.hidden = false;
+    const details = err && err.body && err.body.details;
+    if (form && details && typeof details === 'object') {
+      for (const key of Object.keys(details)) {
+        const el = form.querySelector(`[name="${CSS.escape(key)}"]`);
+        if (!el) continue;
+        el.setAttribute('aria-invalid', 'true');
+        el.setAttribute('aria-describedby', `${el.getAttribute('aria-describedby') || ''} ${box.id}`.trim());
+        marked.push(el);
+      }
+      if (marked.length) marked[0].focus();
+    }
   };
-  box.clear = () => { box.hidden = true; fill(box); };
   return box;
 }
 

@@ -36,9 +36,9 @@ export async function loginPage(main, params, query) {
         announce('Signed in');
         navigate(next, { replace: true });
       } catch (ex) {
-        err.show(ex);
         password.value = '';
         email.focus();
+        err.show(ex, form);
       }
     });
   });
@@ -90,7 +90,7 @@ export async function invitePage(main, [token]) {
         announce('Welcome: you are signed in');
         navigate('/', { replace: true });
       } catch (ex) {
-        err.show(ex);
+        err.show(ex, form);
       }
     });
   });

@@ -93,10 +93,11 @@ export async function deliveriesPage(main, params, query) {
   const byId = new Map(hooks.webhooks.map((w) => [w.id, w]));
   const err = errorBox();
   let page = null;
+  let loadErr = null;
   try {
     page = await api('GET', '/deliveries', undefined, { ...filter, limit: 25 });
   } catch (ex) {
-    err.show(ex);
+    loadErr = ex;
   }
   const hookSel = h('select', { name: 'webhook_id' }, h('option', { value: '' }, 'All webhooks'),
     hooks.webhooks.map((w) => h('option', { value: w.id, selected: w.id === filter.webhook_id }, w.description || w.url)));
@@ -120,6 +121,7 @@ export async function deliveriesPage(main, params, query) {
     set('until', fromLocalInput(until.value));
     navigate(`/deliveries${q.toString() ? `?${q}` : ''}`);
   });
+  if (loadErr) err.show(loadErr, form); // the filter the server refused is marked
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   if (filter.cursor) {
     const q = new URLSearchParams(location.search);

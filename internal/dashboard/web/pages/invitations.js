@@ -18,7 +18,7 @@ export async function invitationsPage(main) {
   const rerender = () => invitationsPage(main);
   const email = h('input', { type: 'email', name: 'email', required: true, autocomplete: 'off' });
   const role = h('select', { name: 'role' }, roles.map(([v, l]) => h('option', { value: v }, l)));
-  const days = h('select', { name: 'days' }, [['1', '1 day'], ['7', '7 days'], ['30', '30 days']].map(([v, l]) => h('option', { value: v, selected: v === '7' }, l)));
+  const days = h('select', { name: 'expiry_duration' }, [['1', '1 day'], ['7', '7 days'], ['30', '30 days']].map(([v, l]) => h('option', { value: v, selected: v === '7' }, l)));
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, 'Send invitation');
   const form = h('form', { class: 'card', 'aria-label': 'Invite a colleague' }, h('h2', null, 'Invite a colleague'), err,
@@ -36,7 +36,7 @@ export async function invitationsPage(main) {
         main.querySelector('form').after(panel);
         announce('Invitation created');
         panel.focus();
-      } catch (ex) { err.show(ex); }
+      } catch (ex) { err.show(ex, form); }
     });
   });
   const rows = list.invitations;

@@ -21,8 +21,8 @@ function keyForm(onCreated, onCancel) {
     return h('div', { class: 'check' }, h('input', { type: 'checkbox', id: cid, value: sc, checked: sc === 'write:events' }), h('label', { for: cid, class: 'mono' }, sc));
   });
   const other = h('input', { type: 'text', name: 'other', placeholder: 'read:orders, read:products', spellcheck: 'false' });
-  const rate = h('input', { type: 'number', name: 'rate', min: '1', max: '100000', required: true, value: '60', inputmode: 'numeric' });
-  const expires = h('input', { type: 'date', name: 'expires' });
+  const rate = h('input', { type: 'number', name: 'rate_limit_per_minute', min: '1', max: '100000', required: true, value: '60', inputmode: 'numeric' });
+  const expires = h('input', { type: 'date', name: 'expires_at' });
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, 'Create key');
   const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
@@ -42,7 +42,7 @@ function keyForm(onCreated, onCancel) {
     if (desc.value.trim()) body.description = desc.value.trim();
     if (expires.value) body.expires_at = new Date(`${expires.value}T23:59:59`).toISOString();
     await busy(submit, async () => {
-      try { onCreated(await api('POST', '/client-keys', body)); } catch (ex) { err.show(ex); }
+      try { onCreated(await api('POST', '/client-keys', body)); } catch (ex) { err.show(ex, form); }
     });
   });
   return form;

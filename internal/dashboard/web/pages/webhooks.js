@@ -45,10 +45,10 @@ function webhookForm(hook, onSave, onCancel) {
   const events = h('input', { type: 'text', name: 'events', required: true, value: hook ? hook.events.join(', ') : '*', spellcheck: 'false' });
   const desc = h('input', { type: 'text', name: 'description', maxlength: '1000', value: hook && hook.description ? hook.description : '' });
   const secret = h('input', { type: 'text', name: 'secret', autocomplete: 'off', spellcheck: 'false' });
-  const rate = h('input', { type: 'number', name: 'rate', min: '1', max: '10000', inputmode: 'numeric', value: hook && hook.rate_limit_per_second ? String(hook.rate_limit_per_second) : '' });
+  const rate = h('input', { type: 'number', name: 'rate_limit_per_second', min: '1', max: '10000', inputmode: 'numeric', value: hook && hook.rate_limit_per_second ? String(hook.rate_limit_per_second) : '' });
   const headers = h('textarea', { name: 'headers', rows: '3', spellcheck: 'false' },
     hook && hook.headers ? Object.entries(hook.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '');
-  const active = checkbox('Active (deliveries are sent)', { name: 'active', checked: hook ? hook.is_active : true });
+  const active = checkbox('Active (deliveries are sent)', { name: 'is_active', checked: hook ? hook.is_active : true });
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, editing ? 'Save changes' : 'Create webhook');
   const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
@@ -81,7 +81,7 @@ function webhookForm(hook, onSave, onCancel) {
       return;
     }
     await busy(submit, async () => {
-      try { await onSave(body); } catch (ex) { err.show(ex); err.scrollIntoView({ block: 'nearest' }); }
+      try { await onSave(body); } catch (ex) { err.show(ex, form); err.scrollIntoView({ block: 'nearest' }); }
     });
   });
   return form;
