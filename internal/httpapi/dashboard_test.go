@@ -4,11 +4,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/dashboard"
+	"github.com/fluxhook/fluxhook/internal/httpapi"
 )
 
 // browser is what the dashboard's pages send: the CSRF header, and the
@@ -225,4 +229,35 @@ func TestDashboardRefreshIsNotLimitedPerIP(t *testing.T) {
 		e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "wrong-password-12"}, e.browser(nil))
 	}
 	e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "admin-password-123"}, e.browser(nil)).must(t, 429)
+}
+
+// TestDashboardCallsOnlyRoutesThatExist reads every API call the pages
+// make and asks the route table for it, so that the pages and the API
+// cannot drift apart unnoticed.
+func TestDashboardCallsOnlyRoutesThatExist(t *testing.T) {
+	call := regexp.MustCompile("(?:api|publicApi|sessionCall)\\('(GET|POST|PATCH|PUT|DELETE)', [`']([^`']+)[`']")
+	param := regexp.MustCompile(`\$\{[^}]*\}`)
+	files, err := filepath.Glob("../dashboard/web/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob("../dashboard/web/pages/*.js")
+	table := httpapi.RouteTable()
+	n := 0
+	for _, f := range append(files, pages...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range call.FindAllStringSubmatch(string(b), -1) {
+			n++
+			path := "/api/v1" + param.ReplaceAllString(m[2], "0198f8a2-7c1e-7a3b-8f00-000000000001")
+			if _, pattern := table.Handler(httptest.NewRequest(m[1], path, nil)); pattern == "" {
+				t.Errorf("%s calls %s %s, which no route serves", filepath.Base(f), m[1], m[2])
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d API calls in the pages", n)
+	}
 }
