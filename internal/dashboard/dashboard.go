@@ -23,7 +23,7 @@ var webFS embed.FS
 // from this origin only, no inline script or style, no plugins, no
 // framing, and DOM writes only through the safe APIs (Trusted Types with
 // no policy: the scripts never assign HTML strings).
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; " +
 	"require-trusted-types-for 'script'; trusted-types 'none'"
 
