@@ -98,9 +98,12 @@ type Webhook struct {
 	IsActive           bool              `json:"is_active"`
 	RateLimitPerSecond *int              `json:"rate_limit_per_second,omitempty"`
 	Headers            map[string]string `json:"headers,omitempty"`
-	DisabledReason     *string           `json:"disabled_reason,omitempty"`
-	CreatedAt          time.Time         `json:"created_at"`
-	UpdatedAt          time.Time         `json:"updated_at"`
+	// Filter is a CEL expression over the event (package filter); only
+	// events for which it is true are delivered. nil: every event.
+	Filter         *string   `json:"filter,omitempty"`
+	DisabledReason *string   `json:"disabled_reason,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 
 	// Secrets are stored encrypted (AES-GCM); they must be read back to sign.
 	SecretEnc         []byte     `json:"-"`
