@@ -3,14 +3,11 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,8 +224,8 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 	c := &NATSCluster{t: t}
 	var clientAddrs, routeAddrs []string
 	for range 3 {
-		clientAddrs = append(clientAddrs, fixedAddr(t))
-		routeAddrs = append(routeAddrs, fixedAddr(t))
+		clientAddrs = append(clientAddrs, testenv.FreeAddr(t))
+		routeAddrs = append(routeAddrs, testenv.FreeAddr(t))
 	}
 	var urls []string
 	for i := range 3 {
@@ -263,34 +260,6 @@ func NewNATSCluster(t testing.TB) *NATSCluster {
 		}
 	})
 	return c
-}
-
-// fixedAddr returns a free loopback address on a port below the
-// ephemeral range, as servers' ports are. A cluster started late needs
-// ports that nothing takes in the meantime, and testenv.FreeAddr's come
-// from the ephemeral range, where any outbound connection on the machine
-// may get them (six processes dialling the closed ports make it likelier
-// still: TCP simultaneous open); make test once saw all three servers
-// fail to bind so.
-func fixedAddr(t testing.TB) string {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 20000 {
-				low = n
-			}
-		}
-	}
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(low-20000))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port between 20000 and %d", low)
-	return ""
 }
 
 // Start starts the three servers at once.

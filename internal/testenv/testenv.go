@@ -11,11 +11,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,9 +131,30 @@ func Context(tb testing.TB, d time.Duration) context.Context {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago, for processes that must be told their address up front.
+// ago, for processes that must be told their address up front. The port
+// is below the kernel's ephemeral range: a port from that range (what
+// listening on :0 gives) may be taken meanwhile by any outgoing
+// connection, and tests make thousands, so a server started on it a
+// moment later failed now and then with "address already in use".
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
+	const lowest = 20000
+	high := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lowest+1000 {
+				high = n
+			}
+		}
+	}
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lowest+mrand.IntN(high-lowest)))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	// Below the range is crowded: fall back on one the kernel gives.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("free port: %v", err)
