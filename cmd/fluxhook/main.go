@@ -73,6 +73,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, s
 		}
 
 		fmt.Fprintf(stdout, "Fluxhook %s is running (all-in-one: %s, %s, local rate limiter)\n", process.Version, natsDesc, db.Driver())
+		fmt.Fprintf(stdout, "  Dashboard: %s/   (sign in as the dashboard admin below)\n", cfg.PublicURL)
 		fmt.Fprintf(stdout, "  API:      %s/api/v1   (listening on %s)\n", cfg.PublicURL, api.Listener.Addr())
 		fmt.Fprintf(stdout, "  Admin:    http://%s/metrics  /healthz  /readyz\n", hostPort(admin.Addr()))
 		fmt.Fprintf(stdout, "  Data:     %s\n", cfg.DataDir)
