@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fluxhook/fluxhook/internal/cachebus"
+	"github.com/fluxhook/fluxhook/internal/filter"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/secretbox"
@@ -70,6 +71,26 @@ type Input struct {
 	IsActive           *bool              `json:"is_active"`
 	RateLimitPerSecond *int               `json:"rate_limit_per_second"`
 	Headers            *map[string]string `json:"headers"`
+	// Filter is a CEL expression (package filter); "" or null removes it.
+	Filter Optional[string] `json:"filter"`
+}
+
+// Optional is a field that may be absent, null or a value: on update,
+// absent leaves the field as it is and null clears it.
+type Optional[T any] struct {
+	Set   bool // present in the body, null or not
+	Value *T   // nil for null
+}
+
+// UnmarshalJSON is called only for a field present in the body.
+func (o *Optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Value = nil
+		return nil
+	}
+	o.Value = new(T)
+	return json.Unmarshal(b, o.Value)
 }
 
 func (s *Service) apply(ctx context.Context, w *fluxhook.Webhook, in Input, creating bool) (map[string]string, error) {
@@ -131,6 +152,20 @@ func (s *Service) apply(ctx context.Context, w *fluxhook.Webhook, in Input, crea
 			details["headers"] = problem
 		}
 		w.Headers = h
+	}
+	if in.Filter.Set {
+		w.Filter = nil
+		if in.Filter.Value != nil && strings.TrimSpace(*in.Filter.Value) != "" {
+			src := *in.Filter.Value
+			if _, err := filter.Compile(src); err != nil {
+				var fe *filter.Error
+				if !errors.As(err, &fe) {
+					return nil, err
+				}
+				details["filter"] = fe.Message
+			}
+			w.Filter = &src
+		}
 	}
 	if in.Secret != nil {
 		if err := signing.ValidateSecret(*in.Secret); err != nil {
