@@ -26,6 +26,8 @@ type Metrics struct {
 	fanout  prometheus.Histogram
 	latency prometheus.Histogram
 	cached  prometheus.GaugeFunc
+	// filterErrors counts filters that failed to evaluate (no match).
+	filterErrors prometheus.Counter
 }
 
 // NewMetrics registers the dispatcher's metrics on reg.
@@ -49,11 +51,15 @@ func NewMetrics(reg prometheus.Registerer, subs *Subscriptions) *Metrics {
 			Name: "fluxhook_dispatch_active_webhooks",
 			Help: "Active webhooks in the dispatcher's subscription cache.",
 		}, func() float64 { return float64(subs.Size()) }),
+		filterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fluxhook_dispatch_filter_errors_total",
+			Help: "Webhook filters that failed to evaluate for an event (a missing field, a type mismatch, the cost limit); each counts as no match.",
+		}),
 	}
 	for _, r := range []string{"dispatched", "no_subscribers", "error", "invalid"} {
 		m.events.WithLabelValues(r)
 	}
-	reg.MustRegister(m.events, m.fanout, m.latency, m.cached)
+	reg.MustRegister(m.events, m.fanout, m.latency, m.cached, m.filterErrors)
 	return m
 }
 
@@ -71,11 +77,16 @@ func New(subs *Subscriptions, pub JobPublisher, logger *slog.Logger, m *Metrics)
 	return &Dispatcher{subs: subs, pub: pub, logger: logger, metrics: m, now: time.Now}
 }
 
-// Jobs returns the delivery jobs for an event.
+// Jobs returns the delivery jobs for an event: one per webhook
+// subscribed to it whose filter, if any, accepts it.
 func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]wire.Job, error) {
 	subs, err := d.subs.Match(ctx, e)
 	if err != nil || len(subs) == 0 {
 		return nil, err
+	}
+	subs = keep(subs, e, d.filterFailed)
+	if len(subs) == 0 {
+		return nil, nil
 	}
 	body, err := wire.Payload(e)
 	if err != nil {
@@ -144,6 +155,14 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		d.metrics.events.WithLabelValues("dispatched").Inc()
 		d.metrics.latency.Observe(now.Sub(e.Timestamp).Seconds())
+	}
+}
+
+// filterFailed counts a filter that could not be evaluated. It is not
+// logged: a filter on a field most events lack would fill the log.
+func (d *Dispatcher) filterFailed(*sub, error) {
+	if d.metrics != nil {
+		d.metrics.filterErrors.Inc()
 	}
 }
 

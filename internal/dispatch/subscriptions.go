@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fluxhook/fluxhook/internal/filter"
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 	"github.com/fluxhook/fluxhook/internal/store"
 )
@@ -27,6 +28,32 @@ type sub struct {
 	// all: the owner is a dashboard user, who receives every event;
 	// otherwise only events that concern the owner.
 	all bool
+	// filter is the webhook's compiled filter (nil: none); filterErr is
+	// why a stored filter did not compile, which then matches nothing.
+	filter    *filter.Program
+	filterErr error
+}
+
+// programs caches compiled filters by their text, from one load to the
+// next: a reload compiles only the filters that changed, and webhooks
+// with the same filter share one program.
+type programs map[string]*compiled
+
+type compiled struct {
+	prg *filter.Program
+	err error
+}
+
+// compile returns the program for src, compiling it only if the last
+// load did not; next collects what this load uses, to be the next cache.
+func (p programs) compile(src string, next programs) (*filter.Program, error) {
+	c, ok := p[src]
+	if !ok {
+		c = &compiled{}
+		c.prg, c.err = filter.Compile(src)
+	}
+	next[src] = c
+	return c.prg, c.err
 }
 
 // bucket holds the webhooks under one pattern, split by who may see
@@ -65,10 +92,16 @@ func getBucket(m map[string]*bucket, k string) *bucket {
 	return b
 }
 
-func buildIndex(hooks []store.ActiveWebhook) *index {
+// buildIndex indexes hooks, taking compiled filters from cache; it
+// returns the filters it used, the cache for the next load.
+func buildIndex(hooks []store.ActiveWebhook, cache programs) (*index, programs) {
 	ix := &index{exact: map[string]*bucket{}, prefix: map[string]*bucket{}, size: len(hooks)}
+	next := programs{}
 	for _, h := range hooks {
 		s := &sub{id: h.ID, userID: h.UserID, all: h.OwnerRole.Dashboard()}
+		if h.Filter != nil {
+			s.filter, s.filterErr = cache.compile(*h.Filter, next)
+		}
 		seen := map[string]bool{}
 		for _, p := range h.Events {
 			if seen[p] {
@@ -85,7 +118,37 @@ func buildIndex(hooks []store.ActiveWebhook) *index {
 			}
 		}
 	}
-	return ix
+	return ix, next
+}
+
+// keep returns the subs whose filter accepts e, decoding e's data only
+// when one of them has a filter. A filter that fails to evaluate (a
+// missing field, a type mismatch, the cost limit) does not match; failed
+// is called for it, and the other webhooks are not affected.
+func keep(subs []*sub, e *fluxhook.Event, failed func(s *sub, err error)) []*sub {
+	var in *filter.Input
+	out := subs[:0]
+	for _, s := range subs {
+		if s.filter == nil && s.filterErr == nil {
+			out = append(out, s)
+			continue
+		}
+		err := s.filterErr
+		if err == nil {
+			if in == nil {
+				in = filter.NewInput(e)
+			}
+			var ok bool
+			if ok, err = s.filter.Match(in); ok {
+				out = append(out, s)
+				continue
+			}
+		}
+		if err != nil && failed != nil {
+			failed(s, err)
+		}
+	}
+	return out
 }
 
 // match returns the webhooks that receive e: subscribed to its name and
@@ -137,6 +200,7 @@ type Subscriptions struct {
 	// may miss a change that was committed before the event at hand.
 	requested atomic.Uint64
 	loadedGen atomic.Uint64
+	programs  programs // guarded by mu
 }
 
 // NewSubscriptions returns a cache over src. Call Invalidate when a
@@ -173,7 +237,9 @@ func (s *Subscriptions) loadIfBehind(ctx context.Context, gen uint64) error {
 		return err
 	}
 	first := s.current.Load() == nil
-	s.current.Store(buildIndex(hooks))
+	ix, cache := buildIndex(hooks, s.programs)
+	s.current.Store(ix)
+	s.programs = cache
 	s.loadedGen.Store(seen)
 	if first {
 		close(s.loaded)

@@ -24,6 +24,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/fluxhook/fluxhook/internal/fluxhook"
 )
@@ -143,14 +144,14 @@ func (sizeBound) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode)
 // Input is an event decoded for evaluation. Decode it once per event,
 // then evaluate every webhook's filter against it.
 type Input struct {
-	vars map[string]any
+	vars interpreter.Activation
 	err  error
 }
 
 // NewInput decodes e for evaluation. Data that is not JSON makes every
 // evaluation fail.
 func NewInput(e *fluxhook.Event) *Input {
-	in := &Input{vars: map[string]any{"event": e.Event, "id": e.ID, "timestamp": e.Timestamp, "user_id": e.UserID}}
+	in := &Input{}
 	var data any
 	if len(e.Data) > 0 {
 		d := json.NewDecoder(bytes.NewReader(e.Data))
@@ -159,7 +160,15 @@ func NewInput(e *fluxhook.Event) *Input {
 			in.err = fmt.Errorf("decode event data: %w", err)
 		}
 	}
-	in.vars["data"] = numbers(data)
+	// Converted to CEL values once, not once per filter.
+	vars, err := interpreter.NewActivation(map[string]any{
+		"event": types.String(e.Event), "id": types.String(e.ID), "timestamp": types.Timestamp{Time: e.Timestamp},
+		"user_id": types.String(e.UserID), "data": types.DefaultTypeAdapter.NativeToValue(numbers(data)),
+	})
+	if err != nil && in.err == nil {
+		in.err = err
+	}
+	in.vars = vars
 	return in
 }
 
