@@ -89,6 +89,7 @@ type Webhook struct {
 	Secret             string            `json:"secret,omitempty"` // in the create response only
 	RateLimitPerSecond *int              `json:"rate_limit_per_second,omitempty"`
 	Headers            map[string]string `json:"headers,omitempty"`
+	Filter             *string           `json:"filter,omitempty"` // a CEL expression; absent: every subscribed event
 	DisabledReason     *string           `json:"disabled_reason,omitempty"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -104,6 +105,10 @@ type WebhookRequest struct {
 	IsActive           *bool             `json:"is_active,omitempty"`
 	RateLimitPerSecond *int              `json:"rate_limit_per_second,omitempty"`
 	Headers            map[string]string `json:"headers,omitempty"`
+	// Filter is a CEL expression over the event (API.md "Filters"), such
+	// as `data.amount > 100`; nil leaves it as it is, a pointer to ""
+	// removes it.
+	Filter *string `json:"filter,omitempty"`
 }
 
 // TestResult is what the endpoint did with a webhook.test event.

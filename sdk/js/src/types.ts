@@ -143,6 +143,8 @@ export interface Webhook {
   secret?: string;
   rate_limit_per_second?: number;
   headers?: Record<string, string>;
+  /** A CEL expression over the event; only events for which it is true are delivered. */
+  filter?: string;
   disabled_reason?: string;
   created_at: string;
   updated_at: string;
@@ -156,6 +158,8 @@ export interface CreateWebhookRequest {
   is_active?: boolean;
   rate_limit_per_second?: number;
   headers?: Record<string, string>;
+  /** A CEL expression over the event, e.g. `data.amount > 100 && data.currency == "EUR"`; null or "" for none. */
+  filter?: string | null;
 }
 
 export interface UpdateWebhookRequest {
@@ -166,6 +170,8 @@ export interface UpdateWebhookRequest {
   is_active?: boolean;
   rate_limit_per_second?: number;
   headers?: Record<string, string>;
+  /** Replaces the filter; null or "" removes it; absent leaves it as it is. */
+  filter?: string | null;
 }
 
 export interface ListWebhooksResponse {
