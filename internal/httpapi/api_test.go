@@ -115,6 +115,8 @@ type envOpts struct {
 	// events and publishTimeout serve POST /events (see events_test.go).
 	events         httpapi.EventPublisher
 	publishTimeout time.Duration
+	// publicURL is FLUXHOOK_PUBLIC_URL (dashboard_test.go).
+	publicURL string
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -162,7 +164,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Tokens: tokens, AuthLimiter: ratelimit.NewLocal(time.Now),
 		Logger: logger, Registry: prometheus.NewRegistry(), Events: o.events,
 		Deliveries: manual, Attempts: db},
-		httpapi.Options{AuthRateLimit: o.authRateLimit, MaxBodyBytes: o.maxBody, CORSOrigins: []string{"*"}, PublishTimeout: o.publishTimeout})
+		httpapi.Options{AuthRateLimit: o.authRateLimit, MaxBodyBytes: o.maxBody, CORSOrigins: []string{"*"}, PublishTimeout: o.publishTimeout, PublicURL: o.publicURL})
 	// Every answer is checked against api/openapi.json (contract_test.go).
 	srv := httptest.NewServer(checkContract(t, api))
 	t.Cleanup(srv.Close)

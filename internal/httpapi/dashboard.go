@@ -46,8 +46,15 @@ type dashboardAuth struct {
 var errCrossSite = &fluxhook.Error{Kind: fluxhook.KindForbidden, Code: "CROSS_SITE_REQUEST",
 	Message: "This endpoint serves the dashboard's own pages only: send X-Fluxhook-Dashboard: 1 from the dashboard's origin."}
 
-// sameSite guards the cookie endpoints against cross-site requests.
-func sameSite(h handlerFunc) handlerFunc {
+// sameSite guards the cookie endpoints against cross-site requests. The
+// dashboard's origin is the request's own Host, or FLUXHOOK_PUBLIC_URL's
+// host: behind a proxy that passes its upstream's name as Host (nginx's
+// default), the browser's Origin names the public one.
+func (s *Server) sameSite(h handlerFunc) handlerFunc {
+	public := ""
+	if u, err := url.Parse(s.opts.PublicURL); err == nil {
+		public = u.Host
+	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.Header.Get(csrfHeader) != "1" {
 			return errCrossSite
@@ -57,7 +64,7 @@ func sameSite(h handlerFunc) handlerFunc {
 		}
 		if o := r.Header.Get("Origin"); o != "" {
 			u, err := url.Parse(o)
-			if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) && !strings.EqualFold(u.Host, public) {
 				return errCrossSite
 			}
 		}
@@ -65,10 +72,11 @@ func sameSite(h handlerFunc) handlerFunc {
 	}
 }
 
-// https reports whether the browser reached us over https: directly, or
-// through a trusted proxy that says so.
+// https reports whether the browser reaches us over https: directly,
+// through a trusted proxy that says so, or at an https FLUXHOOK_PUBLIC_URL
+// (TLS ended by a proxy not listed as trusted).
 func (s *Server) https(r *http.Request) bool {
-	if r.TLS != nil {
+	if r.TLS != nil || strings.HasPrefix(s.opts.PublicURL, "https://") {
 		return true
 	}
 	peer, err := netip.ParseAddrPort(r.RemoteAddr)

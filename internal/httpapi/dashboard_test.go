@@ -215,6 +215,25 @@ func TestDashboardCookieIsSecureOverHTTPS(t *testing.T) {
 	}
 }
 
+// TestDashboardBehindAProxy: a proxy that passes its upstream's name as
+// Host (nginx's default) still lets the dashboard's own origin, the
+// public URL, sign in; another origin is still refused; and a public URL
+// on https makes the cookie Secure though TLS ended at the proxy.
+func TestDashboardBehindAProxy(t *testing.T) {
+	e := newEnv(t, envOpts{publicURL: "https://hooks.example.com"})
+	creds := map[string]any{"email": "admin@example.com", "password": "admin-password-123"}
+	proxied := func(origin string) http.Header {
+		return http.Header{"X-Fluxhook-Dashboard": {"1"}, "Origin": {origin}, "Sec-Fetch-Site": {"same-origin"}}
+	}
+	r := e.doH("POST", "/dashboard/session", creds, proxied("https://hooks.example.com")).must(t, 200)
+	if c := sessionCookie(t, r); !c.Secure {
+		t.Errorf("behind an https public URL, the cookie is not Secure: %+v", c)
+	}
+	if r := e.doH("POST", "/dashboard/session", creds, proxied("https://evil.example")); r.status != 403 || r.str("code") != "CROSS_SITE_REQUEST" {
+		t.Errorf("another origin: %d %s, want 403 CROSS_SITE_REQUEST", r.status, r.str("code"))
+	}
+}
+
 // TestDashboardRefreshIsNotLimitedPerIP: page loads refresh; a team
 // behind one address must not run out of them as it would of sign-ins.
 func TestDashboardRefreshIsNotLimitedPerIP(t *testing.T) {

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/fluxhook/fluxhook/internal/auth"
 )
@@ -70,16 +72,16 @@ func (s *Server) routes() http.Handler {
 
 	// The dashboard (README "Dashboard"): its session cookie, and the
 	// delivery log and health figures its pages read.
-	m.handle("POST "+v1+"/dashboard/session", s.perIP(sameSite(s.dashboardSignIn)))
+	m.handle("POST "+v1+"/dashboard/session", s.perIP(s.sameSite(s.dashboardSignIn)))
 	// Not limited per IP: every page load refreshes, a refresh token cannot
 	// be guessed, and a team behind one address must not be locked out.
-	m.handle("POST "+v1+"/dashboard/session/refresh", sameSite(s.dashboardRefresh))
-	m.handle("DELETE "+v1+"/dashboard/session", sameSite(s.dashboardSignOut))
-	m.handle("POST "+v1+"/dashboard/invitations/{token}/accept", s.perIP(sameSite(s.dashboardAcceptInvitation)))
-	m.handle("GET "+v1+"/deliveries", s.authed("read:webhooks", dashboard(false, s.listAllDeliveries)))
-	m.handle("GET "+v1+"/deliveries/{id}", s.authed("read:webhooks", dashboard(false, s.getDelivery)))
-	m.handle("GET "+v1+"/stats/webhooks", s.authed("read:webhooks", dashboard(false, s.webhookStats)))
-	m.handle("GET "+v1+"/stats/deliveries", s.authed("read:webhooks", dashboard(false, s.deliveryStats)))
+	m.handle("POST "+v1+"/dashboard/session/refresh", s.sameSite(s.dashboardRefresh))
+	m.handle("DELETE "+v1+"/dashboard/session", s.sameSite(s.dashboardSignOut))
+	m.handle("POST "+v1+"/dashboard/invitations/{token}/accept", s.perIP(s.sameSite(s.dashboardAcceptInvitation)))
+	m.handle("GET "+v1+"/deliveries", s.authed("read:webhooks", dashboard(false, bounded(s.listAllDeliveries))))
+	m.handle("GET "+v1+"/deliveries/{id}", s.authed("read:webhooks", dashboard(false, bounded(s.getDelivery))))
+	m.handle("GET "+v1+"/stats/webhooks", s.authed("read:webhooks", dashboard(false, bounded(s.webhookStats))))
+	m.handle("GET "+v1+"/stats/deliveries", s.authed("read:webhooks", dashboard(false, bounded(s.deliveryStats))))
 
 	return m
 }
@@ -87,4 +89,19 @@ func (s *Server) routes() http.Handler {
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
+}
+
+// readBound is how long one of the dashboard's reads of the delivery log
+// may keep the database busy: a filter that matches little over a long
+// retention can make it read a lot, and a page is not worth more.
+const readBound = 10 * time.Second
+
+// bounded ends h's database work after readBound (503, the database
+// being too slow for it) instead of letting it run on.
+func bounded(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx, cancel := context.WithTimeout(r.Context(), readBound)
+		defer cancel()
+		return h(w, r.WithContext(ctx))
+	}
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// UserAgent is what deliveries send as User-Agent, shown among a
 	// delivery's headers in the dashboard; "" leaves it out.
 	UserAgent string
+	// PublicURL is where users reach the API (FLUXHOOK_PUBLIC_URL): its
+	// origin is the dashboard's, whatever Host a proxy in front sends,
+	// and https there makes the session cookie Secure.
+	PublicURL string
 }
 
 // Deps are the server's collaborators.

@@ -106,7 +106,7 @@ func (p *Process) AddAPI(ctx context.Context, s *Shared, o APIOptions) (*API, er
 	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: keys, Webhooks: s.Webhooks, KeyLimiter: keyLimiter,
 		Tokens: tokens, AuthLimiter: authLimiter, Logger: p.Logger, Registry: p.Registry, Events: s.Publisher,
 		Deliveries: manual, Attempts: s.DB},
-		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}, UserAgent: s.UserAgent})
+		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}, UserAgent: s.UserAgent, PublicURL: cfg.PublicURL})
 	ln, err := lifecycle.Listen(cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("FLUXHOOK_HTTP_ADDR: %w", err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
 	"testing"
 	"time"
@@ -132,29 +133,38 @@ func TestListDeliveriesPages(t *testing.T) {
 	conformance(t, func(t *testing.T, db *store.DB, c *clock) {
 		ctx := context.Background()
 		l := newDeliveryLog(t, db, c)
-		var seen []string
-		var after *store.DeliveryCursor
-		for page := 0; ; page++ {
-			got, next, err := db.ListDeliveries(ctx, store.DeliveryFilter{Limit: 3, After: after})
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen = append(seen, deliveryIDs(got)...)
-			if next == nil {
-				break
-			}
-			if page > 3 {
-				t.Fatal("the pages do not end")
-			}
-			// The cursor survives its trip through a URL.
-			if after, err = store.ParseDeliveryCursor(next.String()); err != nil || *after != *next {
-				t.Fatalf("cursor round trip: %+v %v, want %+v", after, err, next)
+		pages := func(f store.DeliveryFilter) []string {
+			t.Helper()
+			var seen []string
+			for page := 0; ; page++ {
+				got, next, err := db.ListDeliveries(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, deliveryIDs(got)...)
+				if next == nil {
+					return seen
+				}
+				if page > 5 {
+					t.Fatal("the pages do not end")
+				}
+				// The cursor survives its trip through a URL.
+				if f.After, err = store.ParseDeliveryCursor(next.String()); err != nil || *f.After != *next {
+					t.Fatalf("cursor round trip: %+v %v, want %+v", f.After, err, next)
+				}
 			}
 		}
-		if want := []string{l.bobs, l.other, l.failing, l.retried}; !slices.Equal(seen, want) {
-			t.Fatalf("pages of 3: %v, want %v", seen, want)
+		for _, limit := range []int{1, 2, 3, 4} {
+			if got, want := pages(store.DeliveryFilter{Limit: limit}), []string{l.bobs, l.other, l.failing, l.retried}; !slices.Equal(got, want) {
+				t.Errorf("pages of %d: %v, want %v", limit, got, want)
+			}
+			// One owner's webhooks are read one by one and merged.
+			if got, want := pages(store.DeliveryFilter{Limit: limit, OwnerID: l.alice}), []string{l.other, l.failing, l.retried}; !slices.Equal(got, want) {
+				t.Errorf("one owner, pages of %d: %v, want %v", limit, got, want)
+			}
 		}
-		for _, bad := range []string{"", "!!", "MTIz", "eC55"} {
+		outOfRange := base64.RawURLEncoding.EncodeToString([]byte("-300000000000000000." + l.a1))
+		for _, bad := range []string{"", "!!", "MTIz", "eC55", outOfRange} {
 			if _, err := store.ParseDeliveryCursor(bad); err == nil {
 				t.Errorf("cursor %q accepted", bad)
 			}
