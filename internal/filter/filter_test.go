@@ -96,3 +96,24 @@ func TestDataThatIsNotJSONNeverMatches(t *testing.T) {
 		t.Fatalf("Match = %v, %v", ok, err)
 	}
 }
+
+// FuzzCompile: a filter is untrusted input. Whatever it is, Compile
+// answers (a program or an *Error, never a panic), and a program answers
+// on any data within its cost limit.
+func FuzzCompile(f *testing.F) {
+	for _, s := range []string{`data.amount > 100 && data.currency == "EUR"`, `has(data.a) && data.a.exists(x, x > 1)`,
+		`event.matches("^order\\.")`, `timestamp > timestamp("2026-01-01T00:00:00Z")`, `size(data) > 0`} {
+		f.Add(s, `{"amount":150,"currency":"EUR","a":[1,2,3]}`)
+	}
+	f.Fuzz(func(t *testing.T, src, data string) {
+		p, err := Compile(src)
+		if err != nil {
+			var fe *Error
+			if !errors.As(err, &fe) || fe.Message == "" {
+				t.Fatalf("Compile(%q) = %v, want a filter error with a message", src, err)
+			}
+			return
+		}
+		_, _ = p.Match(NewInput(&fluxhook.Event{Event: "x.y", Data: json.RawMessage(data)}))
+	})
+}
