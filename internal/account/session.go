@@ -149,6 +149,7 @@ func (s *Service) issue(ctx context.Context, q *store.Queries, u *fluxhook.User,
 
 var (
 	errInvalidRefresh = &fluxhook.Error{Kind: fluxhook.KindUnauthorized, Code: "INVALID_REFRESH_TOKEN", Message: "The refresh token is invalid, expired or revoked; sign in again."}
+	errRefreshRace    = &fluxhook.Error{Kind: fluxhook.KindConflict, Code: "REFRESH_RACE", Message: "This refresh token was used a moment ago by another tab or request; send the session's current one (the cookie holds it by now)."}
 	errRefreshReused  = &fluxhook.Error{Kind: fluxhook.KindUnauthorized, Code: "REFRESH_TOKEN_REUSED", Message: "This refresh token was already used, so the session has been ended for safety; sign in again."}
 )
 
@@ -156,6 +157,27 @@ var (
 // once: presenting a used token again means it leaked (or a client
 // misbehaves), and ends the whole session.
 func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthResult, error) {
+	return s.refresh(ctx, token, audience, 0)
+}
+
+// SharedRefreshGrace is how long after a refresh token's use
+// RefreshShared takes a second use of it for a race, not a theft.
+const SharedRefreshGrace = 10 * time.Second
+
+// RefreshShared is Refresh for a refresh token that several clients hold
+// at once: a browser's tabs, which share the dashboard's cookie. Where
+// the tabs cannot take turns (browsers offer Web Locks only to https and
+// localhost pages), two may send the cookie together; the one that comes
+// second, within SharedRefreshGrace of the first, gets 409
+// REFRESH_RACE and keeps the session, and sends the cookie again, which
+// by then holds the new token. A use after the grace is reuse, as with
+// Refresh. Whoever replays a stolen token in the grace gets nothing
+// either.
+func (s *Service) RefreshShared(ctx context.Context, token, audience string) (*AuthResult, error) {
+	return s.refresh(ctx, token, audience, SharedRefreshGrace)
+}
+
+func (s *Service) refresh(ctx context.Context, token, audience string, grace time.Duration) (*AuthResult, error) {
 	if token == "" {
 		return nil, fluxhook.Invalid(map[string]string{"refresh_token": "is required"})
 	}
@@ -173,6 +195,8 @@ func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthRes
 	switch {
 	case rt.RevokedAt != nil:
 		return nil, errInvalidRefresh
+	case rt.UsedAt != nil && now.Sub(*rt.UsedAt) < grace:
+		return nil, errRefreshRace
 	case rt.UsedAt != nil:
 		if err := s.endSession(ctx, rt.FamilyID); err != nil {
 			return nil, err
@@ -204,6 +228,9 @@ func (s *Service) Refresh(ctx context.Context, token, audience string) (*AuthRes
 		return err
 	})
 	if errors.Is(err, errRefreshReused) {
+		if grace > 0 {
+			return nil, errRefreshRace
+		}
 		// Lost a race with another use of the same token: that is reuse too.
 		if err := s.endSession(ctx, rt.FamilyID); err != nil {
 			return nil, err

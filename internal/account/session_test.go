@@ -326,3 +326,50 @@ func TestSignOutEndsOnlyThatSession(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedRefreshTakesARaceForARace: the dashboard's tabs share one
+// cookie and, without Web Locks (plain http), may send it together. A
+// second use within the grace is a race: 409, the session lives on and
+// its new token works; a use after the grace is reuse and ends it.
+func TestSharedRefreshTakesARaceForARace(t *testing.T) {
+	conformance(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		first := f.signUp(t, "ada@example.com")
+		const n = 4
+		results := make([]*account.AuthResult, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { results[i], errs[i] = f.accounts.RefreshShared(ctx, first.RefreshToken, account.AudienceApp) })
+		}
+		wg.Wait()
+		var won *account.AuthResult
+		for i := range n {
+			if errs[i] == nil {
+				if won != nil {
+					t.Fatal("two concurrent uses of one refresh token both succeeded")
+				}
+				won = results[i]
+				continue
+			}
+			code(t, errs[i], fluxhook.KindConflict, "REFRESH_RACE")
+		}
+		if won == nil {
+			t.Fatalf("no concurrent use succeeded: %v", errs)
+		}
+		// The tab that lost sends the cookie again, which holds the new token.
+		next, err := f.accounts.RefreshShared(ctx, won.RefreshToken, account.AudienceApp)
+		if err != nil {
+			t.Fatalf("the session did not survive the race: %v", err)
+		}
+		// The old token within the grace: still a race, nothing ends.
+		_, err = f.accounts.RefreshShared(ctx, won.RefreshToken, account.AudienceApp)
+		code(t, err, fluxhook.KindConflict, "REFRESH_RACE")
+		// After the grace it is reuse: the session ends, its newest token too.
+		f.clock.Advance(account.SharedRefreshGrace)
+		_, err = f.accounts.RefreshShared(ctx, won.RefreshToken, account.AudienceApp)
+		code(t, err, fluxhook.KindUnauthorized, "REFRESH_TOKEN_REUSED")
+		_, err = f.accounts.RefreshShared(ctx, next.RefreshToken, account.AudienceApp)
+		code(t, err, fluxhook.KindUnauthorized, "INVALID_REFRESH_TOKEN")
+	})
+}

@@ -130,7 +130,9 @@ func (s *Server) dashboardRefresh(w http.ResponseWriter, r *http.Request) error 
 	if err != nil || c.Value == "" {
 		return errNoSession
 	}
-	res, err := s.accounts.Refresh(r.Context(), c.Value, auth.AudienceAdmin)
+	// The browser's tabs share the cookie: RefreshShared takes two uses
+	// at once for a race (409), not a theft.
+	res, err := s.accounts.RefreshShared(r.Context(), c.Value, auth.AudienceAdmin)
 	if err != nil {
 		if fluxhook.ErrorKind(err) == fluxhook.KindUnauthorized {
 			s.setSessionCookie(w, r, "") // dead: do not send it again

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fluxhook/fluxhook/internal/account"
 	"github.com/fluxhook/fluxhook/internal/dashboard"
 	"github.com/fluxhook/fluxhook/internal/httpapi"
 )
@@ -63,6 +64,13 @@ func TestDashboardSessionLivesInAnHttpOnlyCookie(t *testing.T) {
 	if c2.Value == c.Value || r.str("access_token") == "" {
 		t.Fatalf("refresh did not rotate: %s", r.raw)
 	}
+	// At once, as a second tab would without Web Locks: a race, 409,
+	// and the cookie is left alone.
+	race := e.doH("POST", "/dashboard/session/refresh", nil, withCookie(e.browser(nil), c)).must(t, 409)
+	if race.str("code") != "REFRESH_RACE" || race.header.Get("Set-Cookie") != "" {
+		t.Fatalf("a second use at once: %s, Set-Cookie %q; want REFRESH_RACE and no cookie change", race.raw, race.header.Get("Set-Cookie"))
+	}
+	e.clock.Advance(account.SharedRefreshGrace)
 	reuse := e.doH("POST", "/dashboard/session/refresh", nil, withCookie(e.browser(nil), c)).must(t, 401)
 	if reuse.str("code") != "REFRESH_TOKEN_REUSED" || sessionCookie(t, reuse).MaxAge >= 0 {
 		t.Fatalf("reuse: %s, cookie %+v (want it cleared)", reuse.raw, sessionCookie(t, reuse))

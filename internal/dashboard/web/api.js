@@ -72,12 +72,21 @@ export async function acceptInvitation(token, name, password) {
 }
 
 async function refreshNow() {
-  try {
-    return adopt(await sessionCall('POST', '/dashboard/session/refresh'));
-  } catch (err) {
-    forget();
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return null;
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return adopt(await sessionCall('POST', '/dashboard/session/refresh'));
+    } catch (err) {
+      // 409: another tab refreshed with the same cookie a moment ago
+      // (where Web Locks are missing: plain http off localhost); the
+      // cookie holds its new token once that answer is in, so try again.
+      if (err instanceof ApiError && err.status === 409 && attempt < 3) {
+        await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
+        continue;
+      }
+      forget();
+      if (err instanceof ApiError && (err.status === 401 || err.status === 403 || err.status === 409)) return null;
+      throw err;
+    }
   }
 }
 
