@@ -82,8 +82,11 @@ func (p *Process) AddAPI(ctx context.Context, s *Shared, o APIOptions) (*API, er
 	if s.Redis != nil {
 		redisLimiter := ratelimit.NewRedis(s.Redis, "fluxhook:rl:", 0)
 		// Login limits fail closed: a Redis outage must not open the
-		// door to password guessing.
-		authLimiter = ratelimit.NewFailClosed(redisLimiter, 10*time.Second)
+		// door to password guessing. They wait up to a second for Redis,
+		// not the 50 ms of the limiter in front of every request: a
+		// sign-in can afford it, and a slow answer (a loaded machine, a
+		// failover) must not turn a correct password away with 429.
+		authLimiter = ratelimit.NewFailClosed(ratelimit.NewRedis(s.Redis, "fluxhook:rl:", time.Second), 10*time.Second)
 		// Key limits fail open to this replica's own limiter: a Redis
 		// outage must not take the API down. Said once a minute.
 		logEvery := ratelimit.NewLocal(time.Now)
