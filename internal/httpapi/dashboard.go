@@ -126,9 +126,9 @@ var errNoSession = &fluxhook.Error{Kind: fluxhook.KindUnauthorized, Code: "NO_SE
 // dashboardRefresh is POST /dashboard/session/refresh: the cookie's
 // refresh token for a new access token and a new cookie.
 func (s *Server) dashboardRefresh(w http.ResponseWriter, r *http.Request) error {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return errNoSession
+	c, err := theSessionCookie(r)
+	if err != nil {
+		return err
 	}
 	// The browser's tabs share the cookie: RefreshShared takes two uses
 	// at once for a race (409), not a theft.
@@ -141,6 +141,31 @@ func (s *Server) dashboardRefresh(w http.ResponseWriter, r *http.Request) error 
 	}
 	s.startDashboardSession(w, r, http.StatusOK, res)
 	return nil
+}
+
+var errTwoSessionCookies = &fluxhook.Error{Kind: fluxhook.KindForbidden, Code: "CROSS_SITE_REQUEST",
+	Message: "The request carries two dashboard session cookies; one was set by another site (a sibling subdomain). Clear this site's cookies and sign in again."}
+
+// theSessionCookie returns the dashboard's session cookie. A sibling
+// subdomain can set a cookie of the same name for the parent domain
+// with a longer path, which the browser sends first ("cookie tossing"):
+// with two, the request is refused rather than signed in as whoever
+// set the other.
+func theSessionCookie(r *http.Request) (*http.Cookie, error) {
+	var found *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name != sessionCookie {
+			continue
+		}
+		if found != nil {
+			return nil, errTwoSessionCookies
+		}
+		found = c
+	}
+	if found == nil || found.Value == "" {
+		return nil, errNoSession
+	}
+	return found, nil
 }
 
 // dashboardSignOut is DELETE /dashboard/session: it ends the session of
@@ -157,7 +182,7 @@ func (s *Server) dashboardSignOut(w http.ResponseWriter, r *http.Request) error 
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+	if c, err := theSessionCookie(r); err == nil {
 		// The refresh token names the session only through a refresh:
 		// spend it, and end the session the new access token names.
 		if res, err := s.accounts.Refresh(r.Context(), c.Value, auth.AudienceAdmin); err == nil {

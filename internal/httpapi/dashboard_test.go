@@ -242,6 +242,22 @@ func TestDashboardBehindAProxy(t *testing.T) {
 	}
 }
 
+// TestDashboardRefusesTwoSessionCookies: a sibling subdomain can toss a
+// cookie of the same name at the browser, which sends both; the refresh
+// is refused rather than signed in as whoever set the other.
+func TestDashboardRefusesTwoSessionCookies(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	in := e.doH("POST", "/dashboard/session", map[string]any{"email": "admin@example.com", "password": "admin-password-123"}, e.browser(nil)).must(t, 200)
+	c := sessionCookie(t, in)
+	h := e.browser(nil)
+	h.Set("Cookie", c.Name+"=fbr_tossed-by-a-sibling; "+c.Name+"="+c.Value)
+	if r := e.doH("POST", "/dashboard/session/refresh", nil, h); r.status != 403 || r.str("code") != "CROSS_SITE_REQUEST" {
+		t.Fatalf("two session cookies: %d %s, want 403 CROSS_SITE_REQUEST", r.status, r.raw)
+	}
+	// The real cookie alone still works: nothing was spent.
+	e.doH("POST", "/dashboard/session/refresh", nil, withCookie(e.browser(nil), c)).must(t, 200)
+}
+
 // TestDashboardRefreshIsNotLimitedPerIP: page loads refresh; a team
 // behind one address must not run out of them as it would of sign-ins.
 func TestDashboardRefreshIsNotLimitedPerIP(t *testing.T) {
