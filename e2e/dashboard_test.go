@@ -320,9 +320,15 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 
 	// Fix the webhook's URL, then retry the failed delivery from the log:
 	// the fourth attempt reaches the working endpoint.
-	tab.do("fix the URL", chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"),
-		chromedp.Click(button("Edit")), chromedp.SetValue(chromedp.CSS(`input[name=url]`), good.URL),
-		chromedp.Click(button("Save changes")), waitText(good.URL))
+	// A filter that does not parse is explained where it is; retries by
+	// hand are sent whatever the filter says.
+	tab.do("a filter that does not parse", chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"),
+		chromedp.Click(button("Edit")), chromedp.SetValue(chromedp.CSS(`textarea[name=filter]`), "data.total >"),
+		chromedp.Click(button("Save changes")),
+		waitText("Syntax error"), chromedp.WaitVisible(chromedp.CSS(`textarea[name=filter][aria-invalid=true]`)))
+	tab.do("fix the URL and set a filter", chromedp.SetValue(chromedp.CSS(`input[name=url]`), good.URL),
+		chromedp.SetValue(chromedp.CSS(`textarea[name=filter]`), "data.total > 40"),
+		chromedp.Click(button("Save changes")), waitText(good.URL), waitText("data.total > 40"))
 	tab.do("retry from the log", chromedp.Navigate(failedURL), heading("Deliveries"),
 		chromedp.Click(button("Retry")), waitText("Attempt 4 queued"))
 	deliveryURL := tab.eval("the delivery", `document.querySelector('table tbody tr th a').href`)
@@ -447,9 +453,10 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 		}
 		for _, line := range b.consoleLines() {
 			// The sign-in page's first look for a session is answered 401,
-			// and the deliberate mistake 422.
+			// and the deliberate mistakes (a URL, a filter) 422.
 			if strings.Contains(line, "401") && strings.Contains(line, "/dashboard/session/refresh") ||
-				strings.Contains(line, "422") && strings.Contains(line, "/api/v1/webhooks:") {
+				strings.Contains(line, "422") && strings.Contains(line, "/api/v1/webhooks:") ||
+				strings.Contains(line, "422") && strings.Contains(line, "/api/v1/webhooks/"+hookID+":") {
 				continue
 			}
 			t.Errorf("browser console: %s", line)

@@ -48,6 +48,7 @@ function webhookForm(hook, onSave, onCancel) {
   const rate = h('input', { type: 'number', name: 'rate_limit_per_second', min: '1', max: '10000', inputmode: 'numeric', value: hook && hook.rate_limit_per_second ? String(hook.rate_limit_per_second) : '' });
   const headers = h('textarea', { name: 'headers', rows: '3', spellcheck: 'false' },
     hook && hook.headers ? Object.entries(hook.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '');
+  const filterIn = h('textarea', { name: 'filter', rows: '2', maxlength: '1000', spellcheck: 'false' }, hook && hook.filter ? hook.filter : '');
   const active = checkbox('Active (deliveries are sent)', { name: 'is_active', checked: hook ? hook.is_active : true });
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, editing ? 'Save changes' : 'Create webhook');
@@ -61,6 +62,7 @@ function webhookForm(hook, onSave, onCancel) {
     editing ? null : field('Secret (optional)', secret, 'Leave empty to have one generated (whsec_…). It is shown once.'),
     field('Rate limit per second (optional)', rate),
     field('Extra headers (optional)', headers, 'One "Name: value" per line, sent with every delivery.'),
+    field('Filter (optional)', filterIn, 'A CEL expression over the event (event, data, id, timestamp, user_id), like data.amount > 100 && data.currency == "EUR": only the events it holds true for are sent. Empty: every subscribed event.'),
     active, h('div', { class: 'actions' }, submit, cancel));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -76,6 +78,9 @@ function webhookForm(hook, onSave, onCancel) {
       };
       if (!editing && secret.value.trim()) body.secret = secret.value.trim();
       if (rate.value) body.rate_limit_per_second = Number(rate.value);
+      const filterText = filterIn.value.trim();
+      if (filterText) body.filter = filterText;
+      else if (editing) body.filter = null; // removes it
     } catch (ex) {
       err.show(ex);
       return;
@@ -206,6 +211,7 @@ export async function webhookPage(main, [hookId], query) {
       h('dt', null, 'Success (24 h)'), h('dd', null, healthCell(hh)),
       h('dt', null, 'Last attempt'), h('dd', null, lastCell(hh)),
       hook.rate_limit_per_second ? [h('dt', null, 'Rate limit'), h('dd', null, `${hook.rate_limit_per_second} per second`)] : null,
+      hook.filter ? [h('dt', null, 'Filter'), h('dd', { class: 'mono' }, hook.filter)] : null,
       hook.headers ? [h('dt', null, 'Extra headers'), h('dd', { class: 'mono' }, Object.entries(hook.headers).map(([k, v]) => h('div', null, `${k}: ${v}`)))] : null,
       h('dt', null, 'Created'), h('dd', null, when(hook.created_at)),
       h('dt', null, 'Id'), h('dd', { class: 'mono' }, hook.id)),
