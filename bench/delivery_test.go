@@ -57,12 +57,12 @@ const (
 	// can, with no backlog cap, for a few seconds.
 	ingestMeasure = 5 * time.Second
 	// loneRate is lone's events a second: each alone in the pipeline.
-	loneRate           = 20
-	pacedRate          = 1000 // events a second, each to one webhook
-	pacedWebhooks      = 1
-	pacedPublish       = 16
-	pacedWarm          = 2 * time.Second
-	pacedMeasure       = 5 * time.Second
+	loneRate      = 20
+	pacedRate     = 1000 // events a second, each to one webhook
+	pacedWebhooks = 1
+	pacedPublish  = 16
+	pacedWarm     = 2 * time.Second
+	pacedMeasure  = 5 * time.Second
 	// sustained and hanging run for the same time: the hanging
 	// endpoints' throughput is compared with sustained's, and a store
 	// that syncs every write slows down over the first seconds of a run
