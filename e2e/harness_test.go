@@ -245,6 +245,16 @@ type Proc struct {
 // answers 200.
 func StartProc(t testing.TB, name string, env map[string]string) *Proc {
 	t.Helper()
+	p := newProc(t, name, env)
+	p.start()
+	p.WaitReady(60 * time.Second)
+	return p
+}
+
+// newProc is StartProc without the start and the wait, so that several
+// can be started at once and waited for together (startup_test.go).
+func newProc(t testing.TB, name string, env map[string]string) *Proc {
+	t.Helper()
 	p := &Proc{t: t, Name: name, bin: filepath.Join(binaries(t), name), Log: &lockedBuffer{},
 		HTTPAddr: testenv.FreeAddr(t), AdminAddr: testenv.FreeAddr(t), dir: t.TempDir()}
 	p.API = "http://" + p.HTTPAddr + "/api/v1"
@@ -267,8 +277,6 @@ func StartProc(t testing.TB, name string, env map[string]string) *Proc {
 			t.Logf("%s output (last 8 KiB):\n%s", p.Name, p.Log.Tail(8<<10))
 		}
 	})
-	p.start()
-	p.WaitReady(60 * time.Second)
 	return p
 }
 

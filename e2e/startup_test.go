@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,40 +80,6 @@ func launchReplicas(t *testing.T, cluster *NATSCluster) []*Proc {
 		p.start()
 	}
 	return procs
-}
-
-// newProc is StartProc without the start and the wait, so that several
-// can be started at once and waited for together.
-func newProc(t testing.TB, name string, env map[string]string) *Proc {
-	t.Helper()
-	p := &Proc{t: t, Name: name, bin: filepath.Join(binaries(t), name), Log: &lockedBuffer{},
-		HTTPAddr: testenv.FreeAddr(t), AdminAddr: testenv.FreeAddr(t), dir: t.TempDir()}
-	p.API = "http://" + p.HTTPAddr + "/api/v1"
-	p.Admin = "http://" + p.AdminAddr
-	p.env = baseEnviron()
-	p.env = append(p.env, "FLUXHOOK_HTTP_ADDR="+p.HTTPAddr, "FLUXHOOK_ADMIN_ADDR="+p.AdminAddr)
-	for _, k := range sortedKeys(env) {
-		p.env = append(p.env, k+"="+env[k])
-	}
-	t.Cleanup(func() {
-		if p.Alive() {
-			p.signal(syscall.SIGKILL)
-			<-p.exited()
-		}
-		if t.Failed() {
-			t.Logf("%s output (last 8 KiB):\n%s", p.Name, p.Log.Tail(8<<10))
-		}
-	})
-	return p
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // waitAllReady waits until every process answers /readyz 200, failing at
