@@ -36,14 +36,21 @@ const signedDeliveries = (event) => (r, ctx) => {
 
 // The block's own endpoint accepted the runner's webhook's deliveries: the
 // server recorded them delivered with the block's 200 (a refused signature
-// would have been a 401).
+// would have been a 401). The worker writes attempt records in batches after
+// the response, so the record can trail the block's own print by a few
+// milliseconds (API.md: the delivery log is written after the attempt): the
+// check reads the log until the record is there, for at most 10 s.
 const endpointAccepted = (event) => async (r, ctx) => {
-  const { deliveries } = await ctx.userClient.management.webhooks.listDeliveries(ctx.receiverHook.id, 100);
-  const ok = deliveries.filter((d) => d.event === event && d.status === "delivered" && d.status_code === 200);
-  if (ok.length === 0) {
-    return `no ${event} delivery to the block's endpoint was accepted; the server recorded: ${JSON.stringify(deliveries.map((d) => [d.event, d.status, d.status_code, d.response_body ?? d.error]))}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { deliveries } = await ctx.userClient.management.webhooks.listDeliveries(ctx.receiverHook.id, 100);
+    const ok = deliveries.filter((d) => d.event === event && d.status === "delivered" && d.status_code === 200);
+    if (ok.length > 0) return null;
+    if (Date.now() > deadline) {
+      return `no ${event} delivery to the block's endpoint was accepted within 10 s; the server recorded: ${JSON.stringify(deliveries.map((d) => [d.event, d.status, d.status_code, d.response_body ?? d.error]))}`;
+    }
+    await new Promise((res) => setTimeout(res, 100));
   }
-  return null;
 };
 
 export const knownDefects = [
