@@ -56,6 +56,10 @@ const (
 	// ingestMeasure is ingest's window: the API accepting as fast as it
 	// can, with no backlog cap, for a few seconds.
 	ingestMeasure = 5 * time.Second
+	// ingestBatch events a request, from ingestBatchPublishers, in
+	// ingest_batch.
+	ingestBatch           = 100
+	ingestBatchPublishers = 4
 	// loneRate is lone's events a second: each alone in the pipeline.
 	loneRate      = 20
 	pacedRate     = 1000 // events a second, each to one webhook
@@ -118,7 +122,9 @@ func deliveryBody(id string, t time.Time) []byte {
 //     one_to_one's 1,000 webhooks, and <db>/lone: 20 events a second, one
 //     at a time: latency, p50, p99 and the longest;
 //   - <db>/ingest: one_to_one with publishers that never wait for the
-//     pipeline: the events a second the API accepts beside it;
+//     pipeline: the events a second the API accepts beside it, and
+//     <db>/ingest_batch the same through POST /events/batch, ingestBatch
+//     events a request;
 //   - <db>/dead: as sustained with 10 of the 20 endpoints refusing
 //     connections: the 10 healthy ones' deliveries a second, and their
 //     ratio to <db>/dead_alone's, the same 10 webhooks alone;
@@ -208,6 +214,13 @@ func BenchmarkDelivery(b *testing.B) {
 			})
 			b.Run("ingest", func(b *testing.B) {
 				r := ingest(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.events, "events/s")
+				b.ReportMetric(r.deliveries, "deliveries/s")
+			})
+			b.Run("ingest_batch", func(b *testing.B) {
+				r := ingestBatched(b, db)
 				logOnce(b, r.detail())
 				b.ReportMetric(0, "ns/op")
 				b.ReportMetric(r.events, "events/s")
@@ -385,6 +398,7 @@ type scenario struct {
 	oneToOne   bool
 	rate       float64 // events a second; 0: as fast as delivered (backlogCap)
 	uncapped   bool    // with rate 0: as fast as accepted, no backlogCap
+	batch      int     // events per request through POST /events/batch; 0: POST /events
 	publishers int
 	warm       time.Duration
 	measure    time.Duration
@@ -466,6 +480,15 @@ func ingest(b *testing.B, db string) loadResult {
 	})
 }
 
+// ingestBatched is ingest through POST /events/batch, ingestBatch
+// events a request, from fewer publishers: what a client that batches
+// gets accepted.
+func ingestBatched(b *testing.B, db string) loadResult {
+	return once(db+"/ingest_batch", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, uncapped: true, batch: ingestBatch, publishers: ingestBatchPublishers, warm: time.Second, measure: ingestMeasure})
+	})
+}
+
 func deadEndpoints(b *testing.B, db string) loadResult {
 	return once(db+"/dead", func() loadResult {
 		return runLoad(b, scenario{db: db, webhooks: loadWebhooks, dead: deadHooks, publishers: loadPublishers, warm: loadWarm, measure: loadDuration(b)})
@@ -497,6 +520,19 @@ func loadDuration(b *testing.B) time.Duration {
 		b.Fatalf("FLUXHOOK_BENCH_LOAD_SECONDS=%q: want a number of seconds", v)
 	}
 	return time.Duration(n) * time.Second
+}
+
+// batchBody is a POST /events/batch body of n of bodies, from the
+// from-th on, in turn.
+func batchBody(bodies [][]byte, from, n int) []byte {
+	out := append(make([]byte, 0, n*(len(bodies[0])+1)+16), `{"events":[`...)
+	for i := range n {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, bodies[(from+i)%len(bodies)]...)
+	}
+	return append(out, "]}"...)
 }
 
 // runLoad starts a fresh all-in-one for the scenario, creates its
@@ -563,11 +599,15 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 		// Requests under way when the run ends finish (the client's
 		// timeout bounds them): cancelling them would make the API log
 		// a failed publish that is only ours.
-		code, err := in.call(context.Background(), "POST", "/events", key, bodies[n%len(bodies)], nil)
+		path, body, events := "/events", bodies[n%len(bodies)], int64(1)
+		if sc.batch > 0 {
+			path, body, events = "/events/batch", batchBody(bodies, n*sc.batch, sc.batch), int64(sc.batch)
+		}
+		code, err := in.call(context.Background(), "POST", path, key, body, nil)
 		if code == http.StatusAccepted {
-			accepted.Add(1)
+			accepted.Add(events)
 			if n := time.Now().UnixNano(); n >= win.from && n < win.to {
-				acceptedInWindow.Add(1)
+				acceptedInWindow.Add(events)
 			}
 			return
 		}
@@ -676,11 +716,11 @@ func report(dbs []string) string {
 		fmt.Fprintf(&sb, "\nceiling: %.0f signed POSTs/s over loopback (%d senders, %d receivers, %v), send→arrival p50 %.2f ms p99 %.2f ms; CPU cores: %s; errors: %s\n",
 			c.posts, ceilingSenders, loadWebhooks, ceilingMeasure, ms(c.lat.p50), ms(c.lat.p99), c.cpu, c.errs)
 	}
-	fmt.Fprintf(&sb, "\n%-9s %-10s %8s %11s %9s %8s %8s %8s  %s\n", "db", "scenario", "events/s", "deliveries/s", "ratio", "p50 ms", "p99 ms", "max ms", "CPU cores")
+	fmt.Fprintf(&sb, "\n%-9s %-12s %8s %11s %9s %8s %8s %8s  %s\n", "db", "scenario", "events/s", "deliveries/s", "ratio", "p50 ms", "p99 ms", "max ms", "CPU cores")
 	for _, db := range dbs {
 		base, haveBase := lookup[loadResult](db + "/sustained")
 		alone, haveAlone := lookup[loadResult](db + "/dead_alone")
-		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "dead_alone", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_batch", "dead_alone", "dead", "hanging"} {
 			r, ok := lookup[loadResult](db + "/" + name)
 			if !ok {
 				continue
@@ -694,7 +734,7 @@ func report(dbs []string) string {
 			case name == "hanging" && haveBase && base.deliveries > 0:
 				ratio = fmt.Sprintf("%.1f%%b", 100*perEndpointShare(r, base))
 			}
-			fmt.Fprintf(&sb, "%-9s %-10s %8.0f %11.0f %9s %8.2f %8.2f %8.1f  %s\n", db, name, r.events, r.deliveries, ratio, ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.max), r.cpu)
+			fmt.Fprintf(&sb, "%-9s %-12s %8.0f %11.0f %9s %8.2f %8.2f %8.1f  %s\n", db, name, r.events, r.deliveries, ratio, ms(r.lat.p50), ms(r.lat.p99), ms(r.lat.max), r.cpu)
 		}
 	}
 	for _, db := range dbs {
@@ -739,13 +779,13 @@ func report(dbs []string) string {
 		}
 		fmt.Fprintf(&sb, "JetStream: embedded, sync %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	}
-	fmt.Fprintf(&sb, "paced_1to1: %d events/s, each to one of %d webhooks; lone: %d events/s, one at a time, to one of %d; ingest: as one_to_one, the %d publishers never waiting for deliveries (events/s is what the API accepted)\n",
-		pacedRate, oneToOneWebhooks, loneRate, oneToOneWebhooks, oneToOnePublishers)
+	fmt.Fprintf(&sb, "paced_1to1: %d events/s, each to one of %d webhooks; lone: %d events/s, one at a time, to one of %d; ingest: as one_to_one, the %d publishers never waiting for deliveries (events/s is what the API accepted); ingest_batch: the same through POST /events/batch, %d events a request from %d publishers\n",
+		pacedRate, oneToOneWebhooks, loneRate, oneToOneWebhooks, oneToOnePublishers, ingestBatch, ingestBatchPublishers)
 	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
 	for _, db := range dbs {
-		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_batch", "dead", "hanging"} {
 			if r, ok := lookup[loadResult](db + "/" + name); ok {
 				fmt.Fprintf(&sb, "%s/%s: %s", db, name, r.detail())
 			}

@@ -89,6 +89,29 @@ func (c *Client) PublishEvent(ctx context.Context, event string, data any, opts 
 	return &res, nil
 }
 
+// BatchEvent is one event of PublishEvents. ID, when set, is its
+// idempotency key: the same ID from the same user within 24 h is stored
+// once, so the batch can be sent again after a failure.
+type BatchEvent struct {
+	Event string `json:"event"`
+	Data  any    `json:"data"`
+	ID    string `json:"id,omitempty"`
+}
+
+// PublishEvents publishes 1 to 500 events in one request and returns
+// once every one is stored, with one result per event in the same
+// order. One bad event refuses the whole batch (a 422 whose Details name
+// it as events[i].field) and nothing is stored.
+func (c *Client) PublishEvents(ctx context.Context, events []BatchEvent) ([]PublishResult, error) {
+	var res struct {
+		Events []PublishResult `json:"events"`
+	}
+	if err := c.call(ctx, http.MethodPost, v1+"/events/batch", map[string]any{"events": events}, nil, &res); err != nil {
+		return nil, err
+	}
+	return res.Events, nil
+}
+
 // CreateClientKey creates a client key; the response holds the full key,
 // shown this once.
 func (c *Client) CreateClientKey(ctx context.Context, req CreateClientKeyRequest) (*CreateClientKeyResponse, error) {

@@ -101,6 +101,25 @@ func TestAgainstAllInOne(t *testing.T) {
 		if e := wantError(t, err, http.StatusUnprocessableEntity, "VALIDATION_FAILED"); e.Details["event"] == "" {
 			t.Errorf("no details for the reserved event name: %+v", e)
 		}
+
+		batch := []client.BatchEvent{{Event: "order.placed", Data: map[string]any{"n": 0}}, {Event: "order.placed", Data: map[string]any{"n": 1}, ID: key + "-b"}}
+		results, err := svc.PublishEvents(ctx(t), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(results) != 2 || results[0].ID == "" || results[1].Duplicate {
+			t.Fatalf("PublishEvents: %+v", results)
+		}
+		for i, r := range results {
+			d := rcv.next(t, r.ID)
+			if !strings.Contains(string(d.body), fmt.Sprintf(`"data":{"n":%d}`, i)) {
+				t.Errorf("batch event %d delivered as %s", i, d.body)
+			}
+		}
+		_, err = svc.PublishEvents(ctx(t), []client.BatchEvent{batch[0], {Event: "user.created", Data: 1}})
+		if e := wantError(t, err, http.StatusUnprocessableEntity, "VALIDATION_FAILED"); e.Details["events[1].event"] == "" {
+			t.Errorf("no details for the batch's reserved event name: %+v", e)
+		}
 	})
 
 	t.Run("client keys: create, list, get, update, revoke, delete", func(t *testing.T) {

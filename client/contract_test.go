@@ -66,6 +66,7 @@ func TestTypesMatchContract(t *testing.T) {
 		{client.TestResult{}, "TestWebhookResponse", false},
 		{client.Delivery{}, "WebhookDelivery", false},
 		{client.PublishResult{}, "PublishEventResponse", false},
+		{client.BatchEvent{}, "PublishEventRequest", true},
 		{client.Payload{}, "WebhookPayload", false},
 	}
 	for _, tt := range tests {

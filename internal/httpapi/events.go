@@ -26,6 +26,10 @@ type EventPublisher interface {
 	// PackEvent stores an event that cannot be a repeat (no idempotency
 	// key), packed with others: one stored message for many events.
 	PackEvent(ctx context.Context, e fluxhook.Event) error
+	// PublishEvents stores events in their order, packed into as few
+	// messages as it can, one after another, and returns how many of
+	// them, from the first, are stored.
+	PublishEvents(ctx context.Context, es []fluxhook.Event) (stored int, err error)
 }
 
 // DefaultPublishTimeout bounds the wait for JetStream's PubAck in
@@ -86,36 +90,11 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := principalFrom(r.Context())
 	key, problems := idempotencyKey(r, in.ID)
-	switch {
-	case in.Event == "":
-		problems["event"] = "is required"
-	case len(in.Event) > fluxhook.MaxEventNameLen:
-		problems["event"] = "must be at most 128 characters long"
-	case fluxhook.ValidateEventName(in.Event) != nil:
-		problems["event"] = "must be lowercase words separated by dots, like order.shipped (a-z, 0-9 and _ only)"
-	case slices.Contains(reservedEvents, in.Event):
-		problems["event"] = "is reserved for events Fluxhook emits; publish a name of your own, like order.shipped"
-	}
-	switch {
-	case in.Data == nil:
-		problems["data"] = "is required: the event's payload, any JSON value (usually an object)"
-	case string(in.Data) == "null":
-		problems["data"] = "must not be null"
-	}
+	checkEvent(in, "", problems)
 	if len(problems) > 0 {
 		return fluxhook.Invalid(problems)
 	}
-
-	e := fluxhook.Event{
-		ID:        wire.NewID(),
-		Event:     in.Event,
-		Timestamp: time.Now().UTC(),
-		Data:      in.Data,
-		UserID:    p.UserID,
-	}
-	if key != "" {
-		e.ID = uuid.NewSHA1(eventKeyNamespace, []byte(p.UserID+"\x00"+key)).String()
-	}
+	e := newEvent(in, key, p.UserID)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.PublishTimeout)
 	defer cancel()
 	var duplicate bool
@@ -135,6 +114,43 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusAccepted, publishResponse{ID: e.ID, Duplicate: duplicate})
 	return nil
+}
+
+// checkEvent adds what is wrong with one event of a request to
+// problems, each under prefix+field ("events[3].data").
+func checkEvent(in publishRequest, prefix string, problems map[string]string) {
+	switch {
+	case in.Event == "":
+		problems[prefix+"event"] = "is required"
+	case len(in.Event) > fluxhook.MaxEventNameLen:
+		problems[prefix+"event"] = "must be at most 128 characters long"
+	case fluxhook.ValidateEventName(in.Event) != nil:
+		problems[prefix+"event"] = "must be lowercase words separated by dots, like order.shipped (a-z, 0-9 and _ only)"
+	case slices.Contains(reservedEvents, in.Event):
+		problems[prefix+"event"] = "is reserved for events Fluxhook emits; publish a name of your own, like order.shipped"
+	}
+	switch {
+	case in.Data == nil:
+		problems[prefix+"data"] = "is required: the event's payload, any JSON value (usually an object)"
+	case string(in.Data) == "null":
+		problems[prefix+"data"] = "must not be null"
+	}
+}
+
+// newEvent is the event in describes, published by userID: a fresh id,
+// or one derived from its idempotency key (see publishEvent).
+func newEvent(in publishRequest, key, userID string) fluxhook.Event {
+	e := fluxhook.Event{
+		ID:        wire.NewID(),
+		Event:     in.Event,
+		Timestamp: time.Now().UTC(),
+		Data:      in.Data,
+		UserID:    userID,
+	}
+	if key != "" {
+		e.ID = uuid.NewSHA1(eventKeyNamespace, []byte(userID+"\x00"+key)).String()
+	}
+	return e
 }
 
 // idempotencyKey returns the request's key from the body's id or the

@@ -39,6 +39,15 @@ func (m *memEvents) PackEvent(ctx context.Context, e fluxhook.Event) error {
 	return err
 }
 
+func (m *memEvents) PublishEvents(ctx context.Context, es []fluxhook.Event) (int, error) {
+	for i, e := range es {
+		if _, err := m.PublishKeyed(ctx, e); err != nil {
+			return i, err
+		}
+	}
+	return len(es), nil
+}
+
 // noDeliveries answers the webhook test and retry routes without sending
 // anything anywhere.
 type noDeliveries struct{}

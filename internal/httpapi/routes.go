@@ -62,6 +62,7 @@ func (s *Server) routes() http.Handler {
 
 	// Event ingestion (API.md "Events — ingestion").
 	m.handle("POST "+v1+"/events", s.authed("write:events", s.publishEvent))
+	m.handle("POST "+v1+"/events/batch", s.authed("write:events", s.publishEvents))
 
 	// Invitations (API.md "Invitations").
 	m.handle("POST "+v1+"/admin/invitations", s.authed("write:invitations", dashboard(true, s.createInvitation)))

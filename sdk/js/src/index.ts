@@ -27,5 +27,5 @@ export type {
   RotateWebhookSecretResponse, WebhookPayload, InvitationRole, Invitation,
   CreateInvitationRequest, CreateInvitationResponse, ListInvitationsOptions,
   ListInvitationsResponse, ValidateInvitationResponse, AcceptInvitationRequest,
-  AcceptInvitationResponse, RevokeInvitationResponse, PublishEventOptions, PublishEventResponse,
+  AcceptInvitationResponse, RevokeInvitationResponse, PublishEventOptions, PublishEventResponse, PublishEventRequest, PublishEventsRequest, PublishEventsResponse,
 } from "./types.js";

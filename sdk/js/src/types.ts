@@ -303,3 +303,21 @@ export interface PublishEventResponse {
   /** True when an event with the same idempotency key was already stored. */
   duplicate: boolean;
 }
+
+/** One event of a batch: what events.publish takes, with its idempotency key as `id`. */
+export interface PublishEventRequest {
+  event: string;
+  data: unknown;
+  /** Makes a retry of the batch safe for this event: the same id from the same user within 24 h is stored once. */
+  id?: string;
+}
+
+export interface PublishEventsRequest {
+  /** 1 to 500 events; ids, where given, distinct within the batch. */
+  events: PublishEventRequest[];
+}
+
+export interface PublishEventsResponse {
+  /** One answer per event, in the request's order. */
+  events: PublishEventResponse[];
+}

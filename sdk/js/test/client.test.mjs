@@ -249,6 +249,33 @@ describe("webhooks and events", () => {
     await rejects(svc.events.publish("user.created", {}), { status: 422, code: "VALIDATION_FAILED" });
   });
 
+  test("events.publishBatch stores every event, in order, and refuses a bad batch whole", async () => {
+    const { c } = await signedUpClient();
+    await c.management.webhooks.create({ url: receiver.url("/batch"), events: ["cart.*"] });
+    const { key } = await c.management.clientKeys.create({ name: "carts", scopes: ["write:events"], rate_limit_per_minute: 100 });
+    const svc = createClient(server.url, key);
+    const k = `cart-${Date.now()}`;
+    const batch = [
+      { event: "cart.opened", data: { n: 0 } },
+      { event: "cart.updated", data: { n: 1 }, id: k },
+      { event: "cart.closed", data: { n: 2 } },
+    ];
+    const { events } = await svc.events.publishBatch(batch);
+    assert.equal(events.length, 3);
+    events.forEach((e) => assert.match(e.id, UUID));
+    assert.deepEqual(events.map((e) => e.duplicate), [false, false, false]);
+    for (const [i, e] of events.entries()) {
+      const d = await receiver.waitFor((x) => x.path === "/batch" && x.json.id === e.id);
+      assert.equal(d.json.event, batch[i].event);
+      assert.deepEqual(d.json.data, batch[i].data);
+    }
+    const again = await svc.events.publishBatch([batch[1]]);
+    assert.deepEqual(again.events, [{ id: events[1].id, duplicate: true }]);
+    const err = await svc.events.publishBatch([batch[0], { event: "user.created", data: {} }]).catch((e) => e);
+    assert.equal(err.status, 422);
+    assert.match(err.details["events[1].event"], /reserved/);
+  });
+
   test("after a secret rotation, a receiver holding the old or the new secret accepts deliveries", async () => {
     const { c } = await signedUpClient();
     const hook = await c.management.webhooks.create({ url: receiver.url("/rotate"), events: ["user.updated"], secret: "old-secret-123" });
