@@ -23,6 +23,10 @@ const (
 	// Session: a session ended (id: the session id); its access tokens
 	// stop working on every replica at once.
 	Session = "session"
+	// Circuit: a worker opened or closed a webhook's circuit (id:
+	// dispatch.CircuitMessage); the dispatchers park its new jobs while
+	// it is open. Not an invalidation, but the same fire-and-forget news.
+	Circuit = "circuit"
 )
 
 const subjectPrefix = "fluxhook.invalidate."

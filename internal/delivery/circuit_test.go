@@ -64,3 +64,40 @@ func TestCircuit(t *testing.T) {
 	c.observe("dead", false)
 	must("dead", true, 0)
 }
+
+// TestCircuitTellsOfItsChanges: the dispatchers hear a circuit open, open
+// again after a failed probe (with the new time), and close; nothing
+// else, so the news costs a message per change, not per attempt.
+func TestCircuitTellsOfItsChanges(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type news struct {
+		id    string
+		until time.Time
+	}
+	var heard []news
+	c := &circuit{now: func() time.Time { return now }, changed: func(id string, until time.Time) { heard = append(heard, news{id, until}) }}
+	for range circuitThreshold + 3 { // failures past the threshold, in flight when it opened
+		c.observe("dead", false)
+	}
+	c.observe("live", true)
+	want := []news{{"dead", now.Add(circuitFirstWait)}}
+	now = now.Add(circuitFirstWait)
+	if ok, _ := c.allow("dead"); !ok {
+		t.Fatal("no probe after the wait")
+	}
+	c.observe("dead", false)
+	want = append(want, news{"dead", now.Add(2 * circuitFirstWait)})
+	now = now.Add(2 * circuitFirstWait)
+	c.allow("dead")
+	c.observe("dead", true)
+	c.observe("dead", true)
+	want = append(want, news{"dead", time.Time{}})
+	if len(heard) != len(want) {
+		t.Fatalf("heard %v, want %v", heard, want)
+	}
+	for i := range want {
+		if heard[i].id != want[i].id || !heard[i].until.Equal(want[i].until) {
+			t.Fatalf("heard %v, want %v", heard, want)
+		}
+	}
+}

@@ -92,6 +92,11 @@ type Options struct {
 	// Announce, when set, publishes the worker's operational events
 	// (delivery.exhausted): events.Publisher.PackEvent.
 	Announce func(ctx context.Context, e fluxhook.Event) error
+	// CircuitChanged, when set, hears a webhook's circuit open (until:
+	// when it lets a probe through) and close (until zero); the process
+	// tells the dispatchers (dispatch.Circuits), which then park the
+	// webhook's new jobs themselves. It must not block.
+	CircuitChanged func(webhookID string, until time.Time)
 }
 
 // Worker delivers jobs.
@@ -145,7 +150,7 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		sender: newSender(client, o.UserAgent, o.Now),
 		hooks:  hooks, limiter: limiter, recorder: rec, sched: sched, logger: logger, metrics: m, opts: o,
 		gate:    newGate(o.PerWebhookInFlight, o.Now),
-		circuit: circuit{now: o.Now},
+		circuit: circuit{now: o.Now, changed: o.CircuitChanged},
 		health: &health{hooks: hooks, grace: o.FailingGrace, disableAfter: o.DisableAfter, logger: logger, metrics: m,
 			firstFail: map[string]time.Time{}},
 		keeper:      keeper{every: o.AckWait / 3},

@@ -28,6 +28,8 @@ type Metrics struct {
 	cached  prometheus.GaugeFunc
 	// filterErrors counts filters that failed to evaluate (no match).
 	filterErrors prometheus.Counter
+	// parked counts jobs parked at once for an open circuit.
+	parked prometheus.Counter
 }
 
 // NewMetrics registers the dispatcher's metrics on reg.
@@ -55,11 +57,15 @@ func NewMetrics(reg prometheus.Registerer, subs *Subscriptions) *Metrics {
 			Name: "fluxhook_dispatch_filter_errors_total",
 			Help: "Webhook filters that failed to evaluate for an event (a missing field, a type mismatch, the cost limit); each counts as no match.",
 		}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "fluxhook_dispatch_parked_total",
+			Help: "Jobs stored parked, as they were made, because a worker reported their webhook's circuit open (its endpoint not answering); they come back when it lets a probe through.",
+		}),
 	}
 	for _, r := range []string{"dispatched", "no_subscribers", "error", "invalid"} {
 		m.events.WithLabelValues(r)
 	}
-	reg.MustRegister(m.events, m.fanout, m.latency, m.cached, m.filterErrors)
+	reg.MustRegister(m.events, m.fanout, m.latency, m.cached, m.filterErrors, m.parked)
 	return m
 }
 
@@ -70,11 +76,21 @@ type Dispatcher struct {
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	// circuits and deferrer park the jobs of webhooks whose circuit a
+	// worker reported open (ParkOpenCircuits); nil: none are.
+	circuits *Circuits
+	deferrer JobDeferrer
 }
 
 // New returns a Dispatcher.
 func New(subs *Subscriptions, pub JobPublisher, logger *slog.Logger, m *Metrics) *Dispatcher {
 	return &Dispatcher{subs: subs, pub: pub, logger: logger, metrics: m, now: time.Now}
+}
+
+// ParkOpenCircuits makes d store the jobs of webhooks whose circuit c
+// holds open as deferrals, through p, rather than as jobs to try now.
+func (d *Dispatcher) ParkOpenCircuits(c *Circuits, p JobDeferrer) {
+	d.circuits, d.deferrer = c, p
 }
 
 // Jobs returns the delivery jobs for an event: one per webhook
@@ -131,6 +147,23 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 		for i := range jobs {
 			jobs[i].Again = true
 		}
+	}
+	var parked map[time.Time][]wire.Job
+	if d.deferrer != nil {
+		jobs, parked = d.circuits.split(jobs)
+	}
+	for at, pj := range parked {
+		for start := 0; start < len(pj); start += publishChunk {
+			end := min(start+publishChunk, len(pj))
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := d.deferrer.DeferJobs(pctx, pj[start:end], at)
+			cancel()
+			if err != nil {
+				d.fail(msg, evs, err)
+				return
+			}
+		}
+		d.metrics.parked.Add(float64(len(pj)))
 	}
 	for start := 0; start < len(jobs); start += publishChunk {
 		end := min(start+publishChunk, len(jobs))

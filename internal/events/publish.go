@@ -255,6 +255,23 @@ func (p *Publisher) Defer(ctx context.Context, job wire.Job, at time.Time) error
 	return nil
 }
 
+// DeferJobs is Defer for several jobs due at the same time, packed
+// together, all waited for: the dispatcher parks a dead endpoint's new
+// jobs with it.
+func (p *Publisher) DeferJobs(ctx context.Context, jobs []wire.Job, at time.Time) error {
+	data := make([][]byte, len(jobs))
+	for i, job := range jobs {
+		var err error
+		if data[i], err = wire.EncodeJob(job); err != nil {
+			return err
+		}
+	}
+	if err := p.schedules.addAll(ctx, strconv.FormatInt(ceilSecond(at).Unix(), 10), data); err != nil {
+		return fmt.Errorf("defer %d jobs from %s: %w", len(jobs), jobs[0].DeliveryID, err)
+	}
+	return nil
+}
+
 func (p *Publisher) schedule(ctx context.Context, job wire.Job, at time.Time) error {
 	data, err := wire.EncodeJob(job)
 	if err != nil {

@@ -53,6 +53,9 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 	s.Bus.Subscribe(cachebus.Webhook, subs.Invalidate)
 	s.Bus.Subscribe(cachebus.User, subs.Invalidate)
 	d := dispatch.New(subs, s.Publisher, p.Logger, dispatch.NewMetrics(p.Registry, subs))
+	circuits := dispatch.NewCircuits(nil)
+	s.Bus.Subscribe(cachebus.Circuit, circuits.Heard)
+	d.ParkOpenCircuits(circuits, s.Publisher)
 	cons := s.Dispatch
 	p.watchConsumer(cons, events.ConsumerDispatcher)
 	p.Health.AddCheck("subscriptions", func(context.Context) error {
@@ -100,6 +103,9 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		AckWait:      cfg.WorkerAckWait,
 		UserAgent:    s.UserAgent,
 		Announce:     s.Publisher.PackEvent,
+		CircuitChanged: func(id string, until time.Time) {
+			s.Bus.Publish(cachebus.Circuit, dispatch.CircuitMessage(id, until))
+		},
 	})
 	cons := s.Deliver
 	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
