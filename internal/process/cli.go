@@ -8,7 +8,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/fluxhook/fluxhook/internal/config"
 	"github.com/fluxhook/fluxhook/internal/store"
 )
@@ -64,16 +66,34 @@ func Serve(ctx context.Context, name string, args []string, getenv func(string) 
 }
 
 // Migrate applies the database migrations and reports what it did: the
-// Kubernetes migration Job runs it before new pods roll out.
+// Kubernetes migration Job runs it before new pods roll out, often while
+// PostgreSQL is still starting, so a database that is not there yet is
+// waited for (with backoff, each wait reported) for up to migrateWait;
+// a URL that does not parse or refused credentials end it at once.
 func Migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
-	if err != nil {
-		return fmt.Errorf("FLUXHOOK_DATABASE_URL: %w", err)
-	}
-	defer db.Close()
-	applied, err := db.Migrate(ctx)
-	if err != nil {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = awaitFirstWait
+	b.MaxInterval = awaitMaxWait
+	b.MaxElapsedTime = migrateWait
+	permanent := permanentDB(!cfg.IsPostgres())
+	var applied []string
+	err := backoff.RetryNotify(func() error {
+		tctx, cancel := context.WithTimeout(ctx, awaitTryTimeout)
+		defer cancel()
+		db, err := store.Open(tctx, cfg.DatabaseURL, store.Options{})
+		if err == nil {
+			applied, err = db.Migrate(tctx)
+			db.Close()
+		}
+		if err != nil && (ctx.Err() != nil || permanent(err)) {
+			return backoff.Permanent(err)
+		}
 		return err
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		fmt.Fprintf(stdout, "waiting for the database (retry in %v): %v\n", wait.Round(time.Millisecond), forOperators(err))
+	})
+	if err != nil {
+		return fmt.Errorf("FLUXHOOK_DATABASE_URL: migrate: %w", forOperators(err))
 	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "database is up to date")
@@ -83,6 +103,10 @@ func Migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	}
 	return nil
 }
+
+// migrateWait bounds how long migrate waits for the database: past it
+// the Job fails and Kubernetes' own retries take over.
+const migrateWait = 5 * time.Minute
 
 // ServeRoles is what api, dispatcher and worker do on "serve": serve the
 // admin port, then open the database, connect to FLUXHOOK_NATS_URL,
