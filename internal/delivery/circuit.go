@@ -27,10 +27,11 @@ import (
 type circuit struct {
 	now func() time.Time
 	// changed, when set, hears each webhook's circuit open (until: when
-	// it lets a probe through) and close (until zero), outside the lock:
-	// the dispatchers park a dead endpoint's new jobs as they make them,
-	// which spares the worker taking each one only to park it.
-	changed func(id string, until time.Time)
+	// it lets a probe through; wait: how long it parks a job at the
+	// least) and close (until zero), outside the lock: the dispatchers
+	// park a dead endpoint's new jobs as they make them, which spares the
+	// worker taking each one only to park it.
+	changed func(id string, until time.Time, wait time.Duration)
 
 	mu    sync.Mutex
 	hooks map[string]*breaker
@@ -80,24 +81,24 @@ func (c *circuit) allow(id string) (bool, time.Duration) {
 // observe notes an attempt's outcome: answered is any HTTP answer,
 // which closes the circuit.
 func (c *circuit) observe(id string, answered bool) {
-	until, changed := c.update(id, answered)
+	until, wait, changed := c.update(id, answered)
 	if changed && c.changed != nil {
-		c.changed(id, until)
+		c.changed(id, until, wait)
 	}
 }
 
 // update is observe's bookkeeping; it reports whether the circuit
-// opened (again, until until) or closed.
-func (c *circuit) update(id string, answered bool) (until time.Time, changed bool) {
+// opened (again, until until, for wait) or closed.
+func (c *circuit) update(id string, answered bool) (until time.Time, wait time.Duration, changed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.hooks[id]
 	if answered {
 		if b != nil {
 			delete(c.hooks, id)
-			return time.Time{}, !b.until.IsZero()
+			return time.Time{}, 0, !b.until.IsZero()
 		}
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
 	if b == nil {
 		if c.hooks == nil || len(c.hooks) >= maxBreakers {
@@ -112,11 +113,11 @@ func (c *circuit) update(id string, answered bool) (until time.Time, changed boo
 		b.probe = time.Time{}
 		b.wait = min(2*b.wait, circuitMaxWait)
 		b.until = c.now().Add(b.wait)
-		return b.until, true
+		return b.until, b.wait, true
 	case b.until.IsZero() && b.failures >= circuitThreshold:
 		b.wait = circuitFirstWait
 		b.until = c.now().Add(b.wait)
-		return b.until, true
+		return b.until, b.wait, true
 	}
-	return time.Time{}, false
+	return time.Time{}, 0, false
 }

@@ -73,30 +73,33 @@ func TestCircuitTellsOfItsChanges(t *testing.T) {
 	type news struct {
 		id    string
 		until time.Time
+		wait  time.Duration
 	}
 	var heard []news
-	c := &circuit{now: func() time.Time { return now }, changed: func(id string, until time.Time) { heard = append(heard, news{id, until}) }}
+	c := &circuit{now: func() time.Time { return now }, changed: func(id string, until time.Time, wait time.Duration) {
+		heard = append(heard, news{id, until, wait})
+	}}
 	for range circuitThreshold + 3 { // failures past the threshold, in flight when it opened
 		c.observe("dead", false)
 	}
 	c.observe("live", true)
-	want := []news{{"dead", now.Add(circuitFirstWait)}}
+	want := []news{{"dead", now.Add(circuitFirstWait), circuitFirstWait}}
 	now = now.Add(circuitFirstWait)
 	if ok, _ := c.allow("dead"); !ok {
 		t.Fatal("no probe after the wait")
 	}
 	c.observe("dead", false)
-	want = append(want, news{"dead", now.Add(2 * circuitFirstWait)})
+	want = append(want, news{"dead", now.Add(2 * circuitFirstWait), 2 * circuitFirstWait})
 	now = now.Add(2 * circuitFirstWait)
 	c.allow("dead")
 	c.observe("dead", true)
 	c.observe("dead", true)
-	want = append(want, news{"dead", time.Time{}})
+	want = append(want, news{"dead", time.Time{}, 0})
 	if len(heard) != len(want) {
 		t.Fatalf("heard %v, want %v", heard, want)
 	}
 	for i := range want {
-		if heard[i].id != want[i].id || !heard[i].until.Equal(want[i].until) {
+		if heard[i].id != want[i].id || !heard[i].until.Equal(want[i].until) || heard[i].wait != want[i].wait {
 			t.Fatalf("heard %v, want %v", heard, want)
 		}
 	}

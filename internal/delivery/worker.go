@@ -93,10 +93,12 @@ type Options struct {
 	// (delivery.exhausted): events.Publisher.PackEvent.
 	Announce func(ctx context.Context, e fluxhook.Event) error
 	// CircuitChanged, when set, hears a webhook's circuit open (until:
-	// when it lets a probe through) and close (until zero); the process
+	// when it lets a probe through; wait: the least a job arriving now
+	// is parked for, so a job parked late in the wait does not come back
+	// while the probe is in flight) and close (until zero); the process
 	// tells the dispatchers (dispatch.Circuits), which then park the
-	// webhook's new jobs themselves. It must not block.
-	CircuitChanged func(webhookID string, until time.Time)
+	// webhook's new jobs as this worker would. It must not block.
+	CircuitChanged func(webhookID string, until time.Time, wait time.Duration)
 }
 
 // Worker delivers jobs.
@@ -150,12 +152,26 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		sender: newSender(client, o.UserAgent, o.Now),
 		hooks:  hooks, limiter: limiter, recorder: rec, sched: sched, logger: logger, metrics: m, opts: o,
 		gate:    newGate(o.PerWebhookInFlight, o.Now),
-		circuit: circuit{now: o.Now, changed: o.CircuitChanged},
+		circuit: circuit{now: o.Now, changed: circuitNews(o)},
 		health: &health{hooks: hooks, grace: o.FailingGrace, disableAfter: o.DisableAfter, logger: logger, metrics: m,
 			firstFail: map[string]time.Time{}},
 		keeper:      keeper{every: o.AckWait / 3},
 		slots:       make(chan struct{}, o.Concurrency),
 		finishSlots: make(chan struct{}, o.MaxFinishing),
+	}
+}
+
+// circuitNews is what the circuit tells o.CircuitChanged: the least
+// wait of a job parked for the first time, as try parks it.
+func circuitNews(o Options) func(string, time.Time, time.Duration) {
+	if o.CircuitChanged == nil {
+		return nil
+	}
+	return func(id string, until time.Time, wait time.Duration) {
+		if !until.IsZero() {
+			wait = max(wait, o.Schedule.Wait(1))
+		}
+		o.CircuitChanged(id, until, wait)
 	}
 }
 

@@ -31,7 +31,13 @@ type Circuits struct {
 	now func() time.Time
 
 	mu   sync.RWMutex
-	open map[string]time.Time // webhook id → open until
+	open map[string]openCircuit // by webhook id
+}
+
+// openCircuit is one webhook's circuit as its worker told it.
+type openCircuit struct {
+	until time.Time     // when it lets a probe through
+	wait  time.Duration // the least a new job is parked for
 }
 
 // maxCircuits bounds what a dispatcher keeps; past it, the expired go,
@@ -45,44 +51,46 @@ func NewCircuits(now func() time.Time) *Circuits {
 	if now == nil {
 		now = time.Now
 	}
-	return &Circuits{now: now, open: map[string]time.Time{}}
+	return &Circuits{now: now, open: map[string]openCircuit{}}
 }
 
 // CircuitMessage is the cachebus id that tells of webhook id's circuit
-// opening until until, or closing (until zero).
-func CircuitMessage(id string, until time.Time) string {
-	ms := int64(0)
-	if !until.IsZero() {
-		ms = until.UnixMilli()
+// opening until until, a job arriving meanwhile parked for wait at the
+// least, or closing (until zero).
+func CircuitMessage(id string, until time.Time, wait time.Duration) string {
+	if until.IsZero() {
+		return id + "@0@0"
 	}
-	return id + "@" + strconv.FormatInt(ms, 10)
+	return id + "@" + strconv.FormatInt(until.UnixMilli(), 10) + "@" + strconv.FormatInt(wait.Milliseconds(), 10)
 }
 
 // Heard takes a CircuitMessage; anything else is ignored.
 func (c *Circuits) Heard(msg string) {
-	id, ms, ok := strings.Cut(msg, "@")
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil || id == "" {
+	id, rest, ok := strings.Cut(msg, "@")
+	untilMS, waitMS, ok2 := strings.Cut(rest, "@")
+	u, err := strconv.ParseInt(untilMS, 10, 64)
+	w, err2 := strconv.ParseInt(waitMS, 10, 64)
+	if !ok || !ok2 || err != nil || err2 != nil || id == "" || u < 0 || w < 0 {
 		return
 	}
-	var until time.Time
-	if n > 0 {
-		until = time.UnixMilli(n)
+	if u == 0 {
+		c.set(id, openCircuit{})
+		return
 	}
-	c.set(id, until)
+	c.set(id, openCircuit{until: time.UnixMilli(u), wait: time.Duration(w) * time.Millisecond})
 }
 
-func (c *Circuits) set(id string, until time.Time) {
+func (c *Circuits) set(id string, oc openCircuit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if until.IsZero() {
+	if oc.until.IsZero() {
 		delete(c.open, id)
 		return
 	}
 	if _, known := c.open[id]; !known && len(c.open) >= maxCircuits {
 		now := c.now()
-		for k, u := range c.open {
-			if !u.After(now) {
+		for k, o := range c.open {
+			if !o.until.After(now) {
 				delete(c.open, k)
 			}
 		}
@@ -90,19 +98,30 @@ func (c *Circuits) set(id string, until time.Time) {
 			clear(c.open)
 		}
 	}
-	c.open[id] = until
+	c.open[id] = oc
 }
 
-// Until reports when webhook id's circuit lets a probe through, if it is
-// open now.
-func (c *Circuits) Until(id string) (time.Time, bool) {
+// Park reports, for a job of webhook id made now, whether its circuit
+// is open and until when to park it: as its worker would, until the
+// probe has had its chance, or for the circuit's wait, whichever is
+// later, so that a job made late in the wait does not come back while
+// the probe is in flight only to be parked again.
+func (c *Circuits) Park(id string) (time.Time, bool) {
 	c.mu.RLock()
-	until, ok := c.open[id]
+	oc, ok := c.open[id]
 	c.mu.RUnlock()
-	if !ok || !until.After(c.now()) {
+	now := c.now()
+	if !ok || !oc.until.After(now) {
 		return time.Time{}, false
 	}
-	return until, true
+	return later(oc.until, now.Add(oc.wait)), true
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // split takes out of jobs those whose webhook's circuit is open, grouped
@@ -120,7 +139,7 @@ func (c *Circuits) split(jobs []wire.Job) (live []wire.Job, parked map[time.Time
 	}
 	live = jobs[:0:0]
 	for _, j := range jobs {
-		until, open := c.Until(j.WebhookID)
+		until, open := c.Park(j.WebhookID)
 		if !open {
 			live = append(live, j)
 			continue

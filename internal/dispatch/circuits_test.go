@@ -38,23 +38,29 @@ func TestCircuitsFollowTheWorkersNews(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := NewCircuits(func() time.Time { return now })
 	until := now.Add(5 * time.Second)
-	c.Heard(CircuitMessage("w1", until))
-	for _, junk := range []string{"", "w2", "w2@", "w2@x", "@123", "w2@-"} {
+	c.Heard(CircuitMessage("w1", until, 5*time.Second))
+	for _, junk := range []string{"", "w2", "w2@", "w2@x", "@123@1", "w2@-5@1", "w2@5", "w2@5@x"} {
 		c.Heard(junk)
 	}
-	if got, open := c.Until("w1"); !open || !got.Equal(until) {
-		t.Fatalf("w1: until %v open %v, want %v", got, open, until)
+	// Right after the opening: parked until the probe's time.
+	if got, open := c.Park("w1"); !open || !got.Equal(until) {
+		t.Fatalf("w1: parked until %v open %v, want %v", got, open, until)
 	}
-	if _, open := c.Until("w2"); open {
+	if _, open := c.Park("w2"); open {
 		t.Fatal("w2 open from a malformed message")
 	}
+	// Late in the wait: parked for the whole wait, past the probe.
+	now = until.Add(-time.Second)
+	if got, _ := c.Park("w1"); !got.Equal(now.Add(5 * time.Second)) {
+		t.Fatalf("w1 late in the wait: parked until %v, want %v", got, now.Add(5*time.Second))
+	}
 	now = until
-	if _, open := c.Until("w1"); open {
+	if _, open := c.Park("w1"); open {
 		t.Fatal("w1 still open at its until")
 	}
 	now = until.Add(-time.Second)
-	c.Heard(CircuitMessage("w1", time.Time{}))
-	if _, open := c.Until("w1"); open {
+	c.Heard(CircuitMessage("w1", time.Time{}, 0))
+	if _, open := c.Park("w1"); open {
 		t.Fatal("w1 open after its closing")
 	}
 }
@@ -64,9 +70,9 @@ func TestCircuitsStayBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c := NewCircuits(func() time.Time { return now })
 	for i := range maxCircuits {
-		c.set(string(rune('a'+i%26))+time.Duration(i).String(), now.Add(time.Minute))
+		c.set(string(rune('a'+i%26))+time.Duration(i).String(), openCircuit{until: now.Add(time.Minute)})
 	}
-	c.set("new", now.Add(time.Minute))
+	c.set("new", openCircuit{until: now.Add(time.Minute)})
 	if n := len(c.open); n != 1 {
 		t.Fatalf("%d circuits kept at the bound with none expired, want only the new one", n)
 	}
@@ -89,7 +95,7 @@ func TestHandleParksTheJobsOfOpenCircuits(t *testing.T) {
 	now := time.Now()
 	circuits := NewCircuits(func() time.Time { return now })
 	until := now.Add(4500 * time.Millisecond)
-	circuits.Heard(CircuitMessage("dead", until))
+	circuits.Heard(CircuitMessage("dead", until, time.Second))
 
 	pub, deferred := &jobLog{}, &deferLog{}
 	d := New(subs, pub, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry(), subs))
@@ -111,7 +117,7 @@ func TestHandleParksTheJobsOfOpenCircuits(t *testing.T) {
 	}
 
 	// Closed again: nothing is parked.
-	circuits.Heard(CircuitMessage("dead", time.Time{}))
+	circuits.Heard(CircuitMessage("dead", time.Time{}, 0))
 	pub, deferred = &jobLog{}, &deferLog{}
 	d.ParkOpenCircuits(circuits, deferred)
 	d.pub = pub
@@ -121,7 +127,7 @@ func TestHandleParksTheJobsOfOpenCircuits(t *testing.T) {
 	}
 
 	// The deferral fails: no ack but a nak, so the event comes again.
-	circuits.Heard(CircuitMessage("dead", until))
+	circuits.Heard(CircuitMessage("dead", until, time.Second))
 	d.ParkOpenCircuits(circuits, &deferLog{fail: errors.New("stream unavailable")})
 	failing := &nakedMsg{eventMsg: &eventMsg{data: e, delivered: 1}}
 	d.Handle(context.Background(), failing)

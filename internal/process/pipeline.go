@@ -103,8 +103,8 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		AckWait:      cfg.WorkerAckWait,
 		UserAgent:    s.UserAgent,
 		Announce:     s.Publisher.PackEvent,
-		CircuitChanged: func(id string, until time.Time) {
-			s.Bus.Publish(cachebus.Circuit, dispatch.CircuitMessage(id, until))
+		CircuitChanged: func(id string, until time.Time, wait time.Duration) {
+			s.Bus.Publish(cachebus.Circuit, dispatch.CircuitMessage(id, until, wait))
 		},
 	})
 	cons := s.Deliver
