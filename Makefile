@@ -17,7 +17,12 @@ MAKEFLAGS += --no-print-directory
 # and FLUXHOOK_TEST_REDIS_URL, or from throwaway servers started here.
 SERVICES := bash scripts/test-services.sh
 
-.PHONY: help build run test test-short test-race test-e2e bench lint migrate tidy clean image k8s sdk test-sdk
+# make chaos runs every scenario unless CHAOS names some (see e2e/chaos_test.go);
+# make soak runs for DURATION.
+CHAOS ?= all
+DURATION ?= 30m
+
+.PHONY: help build run test test-short test-race test-e2e chaos soak bench lint migrate tidy clean image k8s sdk test-sdk
 
 help: ## list the targets
 	@echo "usage: make TARGET"
@@ -51,6 +56,18 @@ test-race: ## short tests under the race detector (needs cgo and a C compiler)
 
 test-e2e: ## end-to-end: the three binaries as real processes
 	$(SERVICES) go test -count=1 -run 'E2E' -timeout 20m ./e2e/...
+
+chaos: ## faults under load on the production layout (#15): one scenario each, a table, non-zero exit on a missed bar (CHAOS=name,... picks)
+	@mkdir -p bin
+	FLUXHOOK_CHAOS=$(CHAOS) FLUXHOOK_CHAOS_REPORT=$(CURDIR)/bin/chaos-report.txt \
+		$(SERVICES) go test -count=1 -run '^TestChaos$$' -v -timeout 45m ./e2e/
+	@echo "the table is also in bin/chaos-report.txt"
+
+soak: ## DURATION (default 30m) of steady load with healthy, failing and hanging endpoints; samples every minute, prints a verdict
+	@mkdir -p bin
+	FLUXHOOK_SOAK_DURATION=$(DURATION) FLUXHOOK_SOAK_REPORT=$(CURDIR)/bin/soak-report.txt \
+		$(SERVICES) go test -count=1 -run '^TestSoak$$' -v -timeout 24h ./e2e/
+	@echo "the samples and the verdict are also in bin/soak-report.txt"
 
 bench: ## benchmarks (they print figures, including the ratio to this machine's ceiling)
 	$(SERVICES) go test -run '^$$' -bench . -benchtime 3s -timeout 20m ./...

@@ -6,6 +6,8 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -111,9 +113,24 @@ type jsonMux struct {
 	s *Server
 }
 
+// requestBound is how long one API request may wait for what it depends
+// on. Without it a database that hangs rather than refuses (a network
+// partition, a frozen server) held every request that needed it, POST
+// /events included once its client key left the cache, until the
+// client or the server's WriteTimeout gave up: make chaos's
+// pg-unreachable saw publishes unanswered after 30 s. With it they are
+// answered 503 with Retry-After, as when the database refuses. POST
+// /events waits for JetStream within it (PublishTimeout, 10 s).
+const requestBound = 15 * time.Second
+
 func (m jsonMux) handle(pattern string, h handlerFunc) {
 	m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), requestBound)
+		defer cancel()
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			if fluxhook.ErrorKind(err) == fluxhook.KindInternal && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				err = fluxhook.Unavailable("request deadline", err)
+			}
 			m.s.writeError(w, r, err)
 		}
 	}))
