@@ -263,6 +263,7 @@ type chaosResult struct {
 	Dups       int
 	DupOtherID int
 	Gap        time.Duration // longest time with no delivery at the healthy webhooks
+	GapFrom    time.Time     // when it began
 	Recovery   time.Duration // fault cleared -> first delivery of an event accepted since; <0: never
 	Drained    time.Duration // fault cleared -> the last delivery
 	P99        time.Duration // accepted -> delivered, 99th percentile
@@ -448,7 +449,13 @@ func measure(t *testing.T, s *ChaosStack, load *chaosLoad, w *faultWindow, res *
 	}
 	sort.Slice(arrivals, func(i, j int) bool { return arrivals[i].Before(arrivals[j]) })
 	for i := 1; i < len(arrivals); i++ {
-		res.Gap = max(res.Gap, arrivals[i].Sub(arrivals[i-1]))
+		if g := arrivals[i].Sub(arrivals[i-1]); g > res.Gap {
+			res.Gap, res.GapFrom = g, arrivals[i-1]
+		}
+	}
+	if res.Gap > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("longest gap from %+.1fs to %+.1fs of the fault's start",
+			res.GapFrom.Sub(w.Down).Seconds(), res.GapFrom.Add(res.Gap).Sub(w.Down).Seconds()))
 	}
 	if len(latencies) > 0 {
 		slices.Sort(latencies)

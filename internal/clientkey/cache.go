@@ -33,6 +33,14 @@ func (c *cache) get(hash string, now time.Time) (*entry, bool) {
 	return e, true
 }
 
+// expired returns the entry for hash even when it has expired.
+func (c *cache) expired(hash string) (*entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.byHash[hash]
+	return e, ok
+}
+
 func (c *cache) put(hash string, e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

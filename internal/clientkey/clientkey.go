@@ -59,22 +59,11 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*fluxhook.Actor
 	now := s.now()
 	e, ok := s.cache.get(string(hash), now)
 	if !ok {
-		k, err := s.db.ClientKeyByHash(ctx, hash)
-		if fluxhook.IsNotFound(err) {
-			return nil, nil, errInvalidKey
-		}
+		var err error
+		e, err = s.load(ctx, hash, now)
 		if err != nil {
 			return nil, nil, err
 		}
-		owner, err := s.db.User(ctx, k.UserID)
-		if fluxhook.IsNotFound(err) {
-			return nil, nil, errInvalidKey
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		e = &entry{key: k, role: owner.Role, expires: now.Add(cacheTTL)}
-		s.cache.put(string(hash), e)
 	}
 	k := e.key
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
@@ -82,6 +71,56 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*fluxhook.Actor
 	}
 	s.used.mark(k.ID, now)
 	return &fluxhook.Actor{UserID: k.UserID, Role: e.role, KeyID: k.ID, Scopes: k.Scopes}, k, nil
+}
+
+// loadTimeout bounds reading a key from the database, and staleHold is
+// how long a copy served because the database did not answer is served
+// again before the next try (as delivery.HookCache does for webhooks).
+const (
+	loadTimeout = 3 * time.Second
+	staleHold   = 10 * time.Second
+)
+
+// load reads a key and its owner's role from the database and caches
+// them. While the database is unavailable, a cached copy that only
+// expired is served as it is: an entry is deleted, not left to expire,
+// when the key or its owner changes (cachebus), so an expired one is one
+// nobody changed, and POST /events, which needs no database otherwise,
+// goes on accepting events through a database outage longer than the
+// cache's minute (make chaos, pg-unreachable).
+func (s *Service) load(ctx context.Context, hash []byte, now time.Time) (*entry, error) {
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	e, err := s.read(lctx, hash, now)
+	if fluxhook.ErrorKind(err) == fluxhook.KindUnavailable && ctx.Err() == nil {
+		if old, ok := s.cache.expired(string(hash)); ok {
+			held := *old
+			held.expires = now.Add(staleHold)
+			s.cache.put(string(hash), &held)
+			return &held, nil
+		}
+	}
+	return e, err
+}
+
+func (s *Service) read(ctx context.Context, hash []byte, now time.Time) (*entry, error) {
+	k, err := s.db.ClientKeyByHash(ctx, hash)
+	if fluxhook.IsNotFound(err) {
+		return nil, errInvalidKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	owner, err := s.db.User(ctx, k.UserID)
+	if fluxhook.IsNotFound(err) {
+		return nil, errInvalidKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{key: k, role: owner.Role, expires: now.Add(cacheTTL)}
+	s.cache.put(string(hash), e)
+	return e, nil
 }
 
 // CreateInput is the body of POST /client-keys.
