@@ -35,6 +35,7 @@ type chaosLoad struct {
 	mu       sync.Mutex
 	ids      []string             // every id started, in order
 	accepted map[string]time.Time // id -> when it was answered 202
+	first    map[string]time.Time // id -> when it was first sent
 	answers  []loadAnswer
 	gaveUp   int
 }
@@ -50,7 +51,7 @@ type loadAnswer struct {
 
 func newChaosLoad(apis []string, key, event string, rate float64) *chaosLoad {
 	return &chaosLoad{apis: apis, key: key, event: event, rate: rate, giveUp: 4 * time.Minute,
-		accepted: map[string]time.Time{}, stop: make(chan struct{}),
+		accepted: map[string]time.Time{}, first: map[string]time.Time{}, stop: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, MaxIdleConns: 128, IdleConnTimeout: 30 * time.Second,
 		}}}
@@ -72,6 +73,7 @@ func (l *chaosLoad) Start() {
 			seq := int(l.seq.Add(1))
 			l.mu.Lock()
 			l.ids = append(l.ids, id)
+			l.first[id] = time.Now()
 			l.mu.Unlock()
 			l.events.Go(func() { l.one(id, seq) })
 		}
@@ -144,6 +146,17 @@ func (l *chaosLoad) Accepted() map[string]time.Time {
 	defer l.mu.Unlock()
 	out := make(map[string]time.Time, len(l.accepted))
 	for k, v := range l.accepted {
+		out[k] = v
+	}
+	return out
+}
+
+// FirstSent returns when each id was first sent.
+func (l *chaosLoad) FirstSent() map[string]time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]time.Time, len(l.first))
+	for k, v := range l.first {
 		out[k] = v
 	}
 	return out
