@@ -19,4 +19,14 @@
 // whose output a failing test shows; FLUXHOOK_E2E_BINDIR points at
 // binaries built beforehand (api, dispatcher, worker, fluxhook and
 // nats-server) instead of building them.
+//
+// The chaos runner (chaos_test.go, make chaos) and the soak
+// (soak_test.go, make soak) run the production layout — api x2,
+// dispatcher, worker x2, a three-node NATS cluster with R3 streams, a
+// private PostgreSQL and a private Redis (harness_chaos_test.go) — under
+// a steady load. FLUXHOOK_CHAOS picks the scenarios (unset: the short
+// subset make test runs; "all"; or names), FLUXHOOK_CHAOS_RATE the
+// events per second (25), FLUXHOOK_CHAOS_REPORT a file for the table;
+// FLUXHOOK_SOAK_DURATION turns the soak on, FLUXHOOK_SOAK_INTERVAL (1m)
+// and FLUXHOOK_SOAK_RATE (20) shape it.
 package e2e
