@@ -27,6 +27,6 @@
 // a steady load. FLUXHOOK_CHAOS picks the scenarios (unset: the short
 // subset make test runs; "all"; or names), FLUXHOOK_CHAOS_RATE the
 // events per second (25), FLUXHOOK_CHAOS_REPORT a file for the table;
-// FLUXHOOK_SOAK_DURATION turns the soak on, FLUXHOOK_SOAK_INTERVAL (1m)
-// and FLUXHOOK_SOAK_RATE (20) shape it.
+// FLUXHOOK_SOAK_DURATION turns the soak on; FLUXHOOK_SOAK_INTERVAL (1m),
+// FLUXHOOK_SOAK_RATE (20) and FLUXHOOK_SOAK_RETRY_SCHEDULE shape it.
 package e2e

@@ -33,7 +33,10 @@ func TestSoak(t *testing.T) {
 		every = d
 	}
 	rate := float64(envInt("FLUXHOOK_SOAK_RATE", 20))
-	s := NewChaosStack(t, ChaosConfig{Env: map[string]string{
+	// FLUXHOOK_SOAK_RETRY_SCHEDULE: the e2e schedule of seconds by
+	// default, which cycles the hanging endpoint's parked jobs every few
+	// seconds; a production-like one ("5s,5m,30m") parks them for longer.
+	s := NewChaosStack(t, ChaosConfig{RetrySchedule: os.Getenv("FLUXHOOK_SOAK_RETRY_SCHEDULE"), Env: map[string]string{
 		"FLUXHOOK_DELIVERY_RETENTION": "5m",
 		"FLUXHOOK_DELIVERY_TIMEOUT":   "5s",
 	}})
