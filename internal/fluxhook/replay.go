@@ -54,6 +54,14 @@ type Replay struct {
 	StartedAt     *time.Time `json:"started_at,omitempty"`
 	FinishedAt    *time.Time `json:"finished_at,omitempty"`
 
+	// IncludesMissed says that a replay delivers, beside the events the
+	// webhook received, those it missed while disabled or before it
+	// subscribed; Note says in a sentence what the replay covers, and
+	// AvailableSince since when events are kept. Not stored.
+	IncludesMissed bool       `json:"includes_missed"`
+	Note           string     `json:"note,omitempty"`
+	AvailableSince *time.Time `json:"available_since,omitempty"`
+
 	// Cursor is where a replay taken up again goes on from.
 	Cursor string `json:"-"`
 }
