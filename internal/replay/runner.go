@@ -21,6 +21,7 @@ type RunnerStore interface {
 	ClaimReplay(ctx context.Context, owner string, lease time.Duration) (*fluxhook.Replay, error)
 	AdvanceReplay(ctx context.Context, id, owner string, p store.ReplayProgress, lease time.Duration) (bool, error)
 	FinishReplay(ctx context.Context, id, owner, state string, errText *string, p store.ReplayProgress) (bool, error)
+	StoppedReplay(ctx context.Context, id, owner string, p store.ReplayProgress) error
 	DeliveryStates(ctx context.Context, deliveryIDs []string) (map[string]store.DeliveryState, error)
 	ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]*fluxhook.Attempt, *store.DeliveryCursor, error)
 	Webhook(ctx context.Context, id string) (*fluxhook.Webhook, error)
@@ -46,8 +47,8 @@ type Options struct {
 	// messages, above which a runner queues nothing: replays take what
 	// the workers leave, live traffic comes first.
 	MaxBacklog uint64
-	// Batch (default 100) is how many deliveries are looked up and queued
-	// at a time.
+	// Batch (default 100, at most Rate) is how many deliveries are looked
+	// up and queued at a time.
 	Batch int
 	// Poll (default 1 s) is how often an idle runner looks for a replay.
 	Poll time.Duration
@@ -67,6 +68,9 @@ func (o Options) withDefaults() Options {
 	if o.Batch <= 0 {
 		o.Batch = 100
 	}
+	// A batch is queued at once: no more than a second's worth, so that
+	// a low rate is a steady trickle rather than bursts.
+	o.Batch = max(1, min(o.Batch, int(o.Rate)))
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
@@ -125,7 +129,16 @@ func (r *Runner) run(ctx context.Context, rp *fluxhook.Replay) {
 	j := &job{r: r, rp: rp, p: store.ReplayProgress{Cursor: rp.Cursor, Scanned: rp.EventsScanned, Matched: rp.EventsMatched, Sent: rp.Queued},
 		renewed: r.opts.Now()}
 	err := j.run(ctx)
-	if ctx.Err() != nil || errors.Is(err, errStopped) {
+	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, errStopped) {
+		// Cancelled: its counts say what was queued before it stopped.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := r.db.StoppedReplay(sctx, rp.ID, r.owner, j.p); err != nil {
+			r.logger.Warn("record a cancelled replay's progress", "replay_id", rp.ID, "err", err)
+		}
 		return
 	}
 	state, errText := fluxhook.ReplayDone, (*string)(nil)
@@ -331,7 +344,7 @@ const backlogWait = 200 * time.Millisecond
 // pace waits until n more deliveries are within the rate and the
 // workers have no backlog, renewing the lease meanwhile.
 func (j *job) pace(ctx context.Context, n int) error {
-	for {
+	for waited := false; ; waited = true {
 		now := j.r.opts.Now()
 		wait := j.next.Sub(now)
 		if wait <= 0 && j.r.backlog != nil {
@@ -341,6 +354,11 @@ func (j *job) pace(ctx context.Context, n int) error {
 		}
 		if wait <= 0 {
 			j.next = now.Add(time.Duration(float64(n) / j.r.opts.Rate * float64(time.Second)))
+			if waited {
+				// A cancel that came while it waited stops it here, not
+				// one batch later.
+				return j.advance(ctx)
+			}
 			return nil
 		}
 		t := time.NewTimer(min(wait, j.r.opts.Lease/6))

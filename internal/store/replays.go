@@ -107,7 +107,9 @@ func (q *Queries) CancelReplay(ctx context.Context, id string) (*fluxhook.Replay
 		return nil, fluxhook.NotFound("replay")
 	}
 	now := q.d.t(q.now())
-	res, err := q.w.ExecContext(ctx, `UPDATE replays SET state = $1, finished_at = $2, updated_at = $2, lease_owner = NULL, lease_until = NULL
+	// The lease owner stays, so that its runner can record what it
+	// queued before it saw the cancel (StoppedReplay).
+	res, err := q.w.ExecContext(ctx, `UPDATE replays SET state = $1, finished_at = $2, updated_at = $2, lease_until = NULL
 		WHERE id = $3 AND state IN ($4, $5)`, fluxhook.ReplayCancelled, now, id, fluxhook.ReplayPending, fluxhook.ReplayRunning)
 	if err != nil {
 		return nil, wrapErr("cancel replay", err)
@@ -190,6 +192,14 @@ func (q *Queries) FinishReplay(ctx context.Context, id, owner, state string, err
 		WHERE id = $8 AND lease_owner = $9 AND state = $10`,
 		state, errText, p.Cursor, p.Scanned, p.Matched, p.Sent, now, id, owner, fluxhook.ReplayRunning)
 	return affectedOne(res, err, "finish replay")
+}
+
+// StoppedReplay records the last progress of owner's replay after it
+// was cancelled.
+func (q *Queries) StoppedReplay(ctx context.Context, id, owner string, p ReplayProgress) error {
+	_, err := q.w.ExecContext(ctx, `UPDATE replays SET resume_cursor = $1, events_scanned = $2, events_matched = $3, queued = $4
+		WHERE id = $5 AND lease_owner = $6 AND state = $7`, p.Cursor, p.Scanned, p.Matched, p.Sent, id, owner, fluxhook.ReplayCancelled)
+	return wrapErr("record a cancelled replay's progress", err)
 }
 
 func affectedOne(res sql.Result, err error, op string) (bool, error) {

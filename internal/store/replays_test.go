@@ -133,6 +133,17 @@ func TestReplayLifecycle(t *testing.T) {
 		if ok, _ := db.AdvanceReplay(ctx, third.ID, owner, p, time.Minute); ok {
 			t.Fatal("a cancelled replay's runner went on")
 		}
+		// It records what it queued before it saw the cancel; another cannot.
+		p.Sent = 7
+		if err := db.StoppedReplay(ctx, third.ID, other, store.ReplayProgress{Sent: 99}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.StoppedReplay(ctx, third.ID, owner, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Replay(ctx, third.ID); got.Queued != 7 || got.State != fluxhook.ReplayCancelled {
+			t.Fatalf("a cancelled replay's last progress: %+v", got)
+		}
 		// Deleting the webhook deletes its replays.
 		if err := db.DeleteWebhook(ctx, hook.ID); err != nil {
 			t.Fatal(err)
