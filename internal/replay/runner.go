@@ -219,8 +219,13 @@ func (j *job) events(ctx context.Context) error {
 			j.batch = append(j.batch, wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, j.hook.ID), EventID: e.ID, Event: e.Event,
 				WebhookID: j.hook.ID, Payload: body, UserID: e.UserID, EventAt: e.Timestamp})
 			if len(j.batch) >= j.r.opts.Batch {
-				// Cut inside the message: taken up again, it is read again.
-				if err := j.flush(ctx, store.SeqCursor(k.Seq)); err != nil {
+				// Cut inside a message, the run takes it up again from
+				// that message (read again); at its end, from the next.
+				cursor := store.SeqCursor(k.Seq)
+				if i == len(k.Events)-1 {
+					cursor = store.SeqCursor(k.Seq + 1)
+				}
+				if err := j.flush(ctx, cursor); err != nil {
 					return err
 				}
 			}
@@ -330,12 +335,18 @@ func (j *job) queue(ctx context.Context) error {
 	if err := j.pace(ctx, len(out)); err != nil {
 		return err
 	}
-	if err := j.r.jobs.PublishJobs(ctx, out); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if err := j.r.jobs.PublishJobs(pctx, out); err != nil {
 		return fmt.Errorf("queue %d deliveries: %w", len(out), err)
 	}
 	j.p.Sent += int64(len(out))
 	return nil
 }
+
+// publishTimeout bounds queueing one batch, as the dispatcher bounds its
+// publishes: a runner stuck longer would lose its lease meanwhile.
+const publishTimeout = 20 * time.Second
 
 // backlogWait is how often a runner held back by the workers' backlog
 // looks again.
