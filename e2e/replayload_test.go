@@ -14,15 +14,18 @@ import (
 // to live deliveries: a probe event is published to another webhook
 // every 50 ms, and its latency (publish to arrival) is compared before
 // and while 2,000 events are replayed to a webhook at FLUXHOOK_REPLAY_RATE
-// (800 a second here, eight times the default). The replay queues its
-// deliveries paced, and not while the workers have a backlog, so live
-// deliveries keep their latency: the test fails if the probes' p99
-// during the replay exceeds the baseline p99 by more than 500 ms, and
-// logs both.
+// (400 a second here, four times the default: the replay lasts 5 s on
+// any machine). The replay queues its deliveries paced, and not while the
+// workers have a backlog, so live deliveries keep their latency: the test
+// fails if the probes' p99 during the replay exceeds the baseline p99 by
+// more than 500 ms, and logs both. Measured on the 2-core development
+// machine: p99 5.1 ms before, 6.5 ms during; with the pacing and the
+// backlog check taken out (every job queued at once), 5.8 ms before and
+// 52.7 ms during.
 func TestE2EReplayLeavesLiveTrafficAlone(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
-	s := NewAllInOneEnv(t, "1s,1s", map[string]string{"FLUXHOOK_REPLAY_RATE": "800"})
+	s := NewAllInOneEnv(t, "1s,1s", map[string]string{"FLUXHOOK_REPLAY_RATE": "400"})
 	api, tok := s.API.API, s.AdminToken
 	bulk := NewReceiver(t, webhookSecret)
 	bulkID := CreateWebhook(t, api, tok, WebhookSpec{URL: bulk.URL, Secret: webhookSecret, Events: []string{"e2e.load.bulk"}})
