@@ -186,7 +186,13 @@ func (j *job) run(ctx context.Context) error {
 
 // storedSkew is how long after an event's timestamp it may be stored
 // (the outbox relays it later): the read goes this far past the window.
-const storedSkew = time.Hour
+// readEarly is how far before the window the read starts: the event's
+// timestamp is the API's clock, the stored time the NATS server's, and
+// a clock ahead by less than this loses no event at the window's start.
+const (
+	storedSkew = time.Hour
+	readEarly  = 5 * time.Minute
+)
 
 // events replays the kept events of the window that the webhook's
 // current subscription matches.
@@ -198,7 +204,7 @@ func (j *job) events(ctx context.Context) error {
 	m := dispatch.NewMatcher(store.ActiveWebhook{Webhook: j.hook, OwnerRole: owner.Role})
 	since, until := *j.rp.Since, *j.rp.Until
 	errEnd := errors.New("past the window")
-	err = events.ReadEvents(ctx, j.r.js, store.ParseSeqCursor(j.p.Cursor), since, func(k events.KeptEvents) error {
+	err = events.ReadEvents(ctx, j.r.js, store.ParseSeqCursor(j.p.Cursor), since.Add(-readEarly), func(k events.KeptEvents) error {
 		if k.Stored.After(until.Add(storedSkew)) {
 			return errEnd
 		}
