@@ -260,9 +260,9 @@ func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jets
 // IdempotencyBucket holds the ids of the events POST /events accepted
 // with an idempotency key, for EventsDuplicates: the durable record that
 // answers a repeat after a restart, and on another api replica, when the
-// EVENTS duplicate window no longer can (it is kept in memory, and a
-// work queue drops the message it would compare with once it is
-// dispatched).
+// EVENTS duplicate window no longer can (it is kept in memory, and an
+// EVENTS left a work queue by an earlier release drops the message it
+// would compare with once it is dispatched).
 const IdempotencyBucket = "FLUXHOOK_IDEMPOTENCY"
 
 func idempotencyConfig(c StreamsConfig) jetstream.KeyValueConfig {
