@@ -207,6 +207,42 @@ func (c *Client) RetryDelivery(ctx context.Context, webhookID, deliveryID string
 	return &d, c.call(ctx, http.MethodPost, v1+"/webhooks/"+seg(webhookID)+"/deliveries/"+seg(deliveryID)+"/retry", nil, nil, &d)
 }
 
+// Replay starts delivering again, in the background, every kept event of
+// the window that the webhook's current subscription matches, including
+// those it missed while disabled or before it subscribed; GetReplay
+// shows its progress.
+func (c *Client) Replay(ctx context.Context, webhookID string, req ReplayRequest) (*Replay, error) {
+	var r Replay
+	return &r, c.call(ctx, http.MethodPost, v1+"/webhooks/"+seg(webhookID)+"/replay", req, nil, &r)
+}
+
+// RetryFailed starts one more attempt of every delivery of the webhook
+// that failed for good.
+func (c *Client) RetryFailed(ctx context.Context, webhookID string) (*Replay, error) {
+	var r Replay
+	return &r, c.call(ctx, http.MethodPost, v1+"/webhooks/"+seg(webhookID)+"/retry-failed", nil, nil, &r)
+}
+
+// ListReplays returns the webhook's latest replays, newest first.
+func (c *Client) ListReplays(ctx context.Context, webhookID string) ([]Replay, error) {
+	var res struct {
+		Replays []Replay `json:"replays"`
+	}
+	return res.Replays, c.call(ctx, http.MethodGet, v1+"/webhooks/"+seg(webhookID)+"/replays", nil, nil, &res)
+}
+
+// GetReplay returns a replay's state and progress.
+func (c *Client) GetReplay(ctx context.Context, webhookID, replayID string) (*Replay, error) {
+	var r Replay
+	return &r, c.call(ctx, http.MethodGet, v1+"/webhooks/"+seg(webhookID)+"/replays/"+seg(replayID), nil, nil, &r)
+}
+
+// CancelReplay stops an active replay; deliveries already queued go ahead.
+func (c *Client) CancelReplay(ctx context.Context, webhookID, replayID string) (*Replay, error) {
+	var r Replay
+	return &r, c.call(ctx, http.MethodPost, v1+"/webhooks/"+seg(webhookID)+"/replays/"+seg(replayID)+"/cancel", nil, nil, &r)
+}
+
 // RotateSecret replaces a webhook's secret with secret, or a generated
 // one when secret is ""; the old one keeps signing beside it for 24 h.
 func (c *Client) RotateSecret(ctx context.Context, webhookID, secret string) (string, error) {

@@ -197,6 +197,29 @@ func TestAgainstAllInOne(t *testing.T) {
 		if err != nil || len(dels) != 1 || dels[0].Event != "webhook.test" || dels[0].Status != "delivered" {
 			t.Fatalf("ListDeliveries = %+v, %v", dels, err)
 		}
+		// The webhook is disabled: a replay is refused until it is enabled.
+		_, err = c.Replay(ctx(t), hook.ID, client.ReplayRequest{Since: time.Now().Add(-time.Minute)})
+		wantError(t, err, http.StatusConflict, "WEBHOOK_DISABLED")
+		if _, err := c.UpdateWebhook(ctx(t), hook.ID, client.WebhookRequest{IsActive: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		rp, err := c.Replay(ctx(t), hook.ID, client.ReplayRequest{Since: time.Now().Add(-time.Minute), Status: "missed"})
+		if err != nil || rp.Kind != "replay" || !rp.IncludesMissed || rp.Status != "missed" {
+			t.Fatalf("Replay = %+v, %v", rp, err)
+		}
+		if got, err := c.GetReplay(ctx(t), hook.ID, rp.ID); err != nil || got.ID != rp.ID {
+			t.Fatalf("GetReplay = %+v, %v", got, err)
+		}
+		if list, err := c.ListReplays(ctx(t), hook.ID); err != nil || len(list) != 1 {
+			t.Fatalf("ListReplays = %+v, %v", list, err)
+		}
+		// Cancelled, unless it finished first (it has nothing to send).
+		if cr, err := c.CancelReplay(ctx(t), hook.ID, rp.ID); err != nil && client.ErrorCode(err) != "REPLAY_FINISHED" || err == nil && cr.State != "cancelled" {
+			t.Fatalf("CancelReplay = %+v, %v", cr, err)
+		}
+		if rf, err := c.RetryFailed(ctx(t), hook.ID); err != nil || rf.Kind != "retry_failed" {
+			t.Fatalf("RetryFailed = %+v, %v", rf, err)
+		}
 		if err := c.DeleteWebhook(ctx(t), hook.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -67,6 +67,8 @@ func TestTypesMatchContract(t *testing.T) {
 		{client.Delivery{}, "WebhookDelivery", false},
 		{client.PublishResult{}, "PublishEventResponse", false},
 		{client.BatchEvent{}, "PublishEventRequest", true},
+		{client.ReplayRequest{}, "ReplayWebhookRequest", true},
+		{client.Replay{}, "Replay", false},
 		{client.Payload{}, "WebhookPayload", false},
 	}
 	for _, tt := range tests {

@@ -138,6 +138,41 @@ type Delivery struct {
 	NextAttemptAt *time.Time      `json:"next_attempt_at,omitempty"`
 }
 
+// ReplayRequest asks for a replay of the kept events with Since <=
+// timestamp < Until (Until: now when nil). Status keeps only the events
+// whose delivery is in that state now: delivered, failed, retrying,
+// pending, or missed (never attempted).
+type ReplayRequest struct {
+	Since  time.Time  `json:"since"`
+	Until  *time.Time `json:"until,omitempty"`
+	Status string     `json:"status,omitempty"`
+}
+
+// Replay is a replay of kept events (Kind "replay") or a retry of every
+// failed delivery (Kind "retry_failed") of one webhook, and its progress.
+type Replay struct {
+	ID               string     `json:"id"`
+	WebhookID        string     `json:"webhook_id"`
+	Kind             string     `json:"kind"`
+	Since            *time.Time `json:"since,omitempty"`
+	Until            *time.Time `json:"until,omitempty"`
+	Status           string     `json:"status,omitempty"`
+	State            string     `json:"state"` // pending, running, done, cancelled, failed
+	EventsScanned    int64      `json:"events_scanned"`
+	EventsMatched    int64      `json:"events_matched"`
+	DeliveriesQueued int64      `json:"deliveries_queued"`
+	// IncludesMissed: events missed while disabled or before subscribing
+	// are delivered too.
+	IncludesMissed bool       `json:"includes_missed"`
+	Note           string     `json:"note,omitempty"`
+	AvailableSince *time.Time `json:"available_since,omitempty"`
+	Error          *string    `json:"error,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+}
+
 // PublishResult is the stored event's id; Duplicate is true when the
 // idempotency key had been used already.
 type PublishResult struct {

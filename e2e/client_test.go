@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -591,9 +592,16 @@ func NewStack(t testing.TB, cfg StackConfig) *Stack {
 // tenant.
 func NewAllInOne(t testing.TB, schedule string) *Stack {
 	t.Helper()
+	return NewAllInOneEnv(t, schedule, nil)
+}
+
+// NewAllInOneEnv is NewAllInOne with more settings in its environment.
+func NewAllInOneEnv(t testing.TB, schedule string, extra map[string]string) *Stack {
+	t.Helper()
 	start := time.Now()
 	dir := t.TempDir()
 	s := &Stack{Env: commonEnv(schedule)}
+	maps.Copy(s.Env, extra)
 	delete(s.Env, "FLUXHOOK_JWT_SECRET") // generated and kept in the data directory
 	delete(s.Env, "FLUXHOOK_ENCRYPTION_KEY")
 	s.Env["FLUXHOOK_DATA_DIR"] = dir

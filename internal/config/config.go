@@ -96,6 +96,12 @@ type Config struct {
 	DeliveryTimeout   time.Duration
 	DisableAfter      time.Duration
 	DeliveryRetention time.Duration
+	// EventRetention is how long EVENTS keeps every event: how far back
+	// a replay reaches (FLUXHOOK_EVENT_RETENTION, default 7 days).
+	EventRetention time.Duration
+	// ReplayRate is how many deliveries a second one dispatcher's replay
+	// queues at most (FLUXHOOK_REPLAY_RATE, default 100).
+	ReplayRate int
 
 	// AuthRateLimit is sign-in, signup and reset attempts per minute per
 	// client IP.
@@ -148,6 +154,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.DeliveryTimeout = p.duration("FLUXHOOK_DELIVERY_TIMEOUT", 15*time.Second)
 	c.DisableAfter = p.duration("FLUXHOOK_DISABLE_AFTER", 120*time.Hour)
 	c.DeliveryRetention = p.duration("FLUXHOOK_DELIVERY_RETENTION", 720*time.Hour)
+	c.EventRetention = p.duration("FLUXHOOK_EVENT_RETENTION", 168*time.Hour)
+	if c.EventRetention != 0 && c.EventRetention < 24*time.Hour {
+		// EVENTS' duplicate window (POST /events idempotency, 24 h) must
+		// fit in what it keeps.
+		p.errs = append(p.errs, fmt.Errorf("FLUXHOOK_EVENT_RETENTION: %s is shorter than the 24h idempotency window of POST /events; use 24h or more", c.EventRetention))
+	}
+	c.ReplayRate = int(p.integer("FLUXHOOK_REPLAY_RATE", 100, 1, 100000))
 	c.AuthRateLimit = int(p.integer("FLUXHOOK_AUTH_RATE_LIMIT", 20, 1, 1<<31-1))
 	c.TrustedProxies = p.prefixes("FLUXHOOK_TRUSTED_PROXIES")
 	c.MaxBodyBytes = p.integer("FLUXHOOK_MAX_BODY_BYTES", 1<<20, minMaxBodyBytes, maxMaxBodyBytes)

@@ -42,6 +42,8 @@ func TestLoadDefaults(t *testing.T) {
 		DeliveryTimeout:   15 * time.Second,
 		DisableAfter:      120 * time.Hour,
 		DeliveryRetention: 720 * time.Hour,
+		EventRetention:    168 * time.Hour,
+		ReplayRate:        100,
 		AuthRateLimit:     20,
 		MinPasswordLength: 12,
 		MaxBodyBytes:      1 << 20,

@@ -23,10 +23,17 @@ type StreamsConfig struct {
 	// copy of events and jobs between their publish and their ack.
 	Storage jetstream.StorageType
 
-	// EventsMaxAge (default 7 days) is how long an event waits for the
-	// dispatcher before the server drops it: a backstop for an outage,
-	// not a retention period.
+	// EventsMaxAge (default 7 days, FLUXHOOK_EVENT_RETENTION) is how
+	// long EVENTS keeps an event, dispatched or not: the window a replay
+	// (POST /webhooks/{id}/replay) can reach back, and how long an event
+	// waits for the dispatcher through an outage.
 	EventsMaxAge time.Duration
+	// EventsExclusive says that nothing else publishes to EVENTS while
+	// EnsureStreams runs (the all-in-one, whose embedded server no other
+	// process reaches before its API starts). Only then is an EVENTS
+	// created as a work queue by an earlier release, once empty, deleted
+	// and created again with limits retention (see keepWorkQueue).
+	EventsExclusive bool
 	// EventsDuplicates (default 24 h) is POST /events' idempotency
 	// window (API.md): the same event id within it is stored once.
 	EventsDuplicates time.Duration
@@ -117,10 +124,14 @@ func (c StreamsConfig) validate() error {
 
 // streamConfigs returns the three streams Fluxhook needs.
 //
-// Why three and not one or two: EVENTS and DELIVERIES are work queues,
-// so each message is gone once its one consumer acks it and nothing
-// piles up. A work-queue stream refuses consumers whose filters
-// overlap, and two kinds of message must never be taken by the worker:
+// Why three and not one or two: DELIVERIES is a work queue, so each job
+// is gone once the worker acks it and nothing piles up. EVENTS keeps
+// every event for EventsMaxAge (limits retention) whether dispatched or
+// not, so that a replay can read a window of it again with an ordered
+// consumer of its own while the dispatcher's durable consumer keeps its
+// place by its ack floor (and an ack costs no removal write). A
+// work-queue stream refuses consumers whose filters overlap, and two
+// kinds of message must never be taken by the worker:
 //   - retry schedules (fluxhook.schedules.>): the server itself turns
 //     each into a job on its target subject at the scheduled time, and a
 //     consumer that took a schedule would ack (delete) it before it
@@ -133,14 +144,15 @@ func (c StreamsConfig) validate() error {
 //
 // Discard stays "old" (schedules refuse "new"), and MaxAge is the only
 // limit: dropping events or jobs for space would lose them silently,
-// while a full disk at least fails the publish.
+// while a full disk at least fails the publish. EVENTS therefore holds
+// EventsMaxAge of traffic on disk: size the volume for it.
 func streamConfigs(c StreamsConfig) []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
 			Name:        StreamEvents,
-			Description: "Fluxhook domain events, consumed once by the dispatcher",
+			Description: "Fluxhook domain events, dispatched once and kept for replays",
 			Subjects:    []string{EventsSubjects},
-			Retention:   jetstream.WorkQueuePolicy,
+			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardOld,
 			MaxAge:      c.EventsMaxAge,
 			Duplicates:  c.EventsDuplicates,
@@ -193,7 +205,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfi
 	if err := cfg.validate(); err != nil {
 		return permanentf("stream settings: %w", err)
 	}
+	legacy, err := keepWorkQueue(ctx, js, cfg)
+	if err != nil {
+		return err
+	}
 	for _, want := range streamConfigs(cfg) {
+		if want.Name == StreamEvents && legacy {
+			want.Retention = jetstream.WorkQueuePolicy
+		}
 		err := settle(ctx, "stream "+want.Name,
 			func(ctx context.Context) (bool, error) {
 				info, err := streamInfo(ctx, js, want.Name)
@@ -241,9 +260,9 @@ func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jets
 // IdempotencyBucket holds the ids of the events POST /events accepted
 // with an idempotency key, for EventsDuplicates: the durable record that
 // answers a repeat after a restart, and on another api replica, when the
-// EVENTS duplicate window no longer can (it is kept in memory, and a
-// work queue drops the message it would compare with once it is
-// dispatched).
+// EVENTS duplicate window no longer can (it is kept in memory, and an
+// EVENTS left a work queue by an earlier release drops the message it
+// would compare with once it is dispatched).
 const IdempotencyBucket = "FLUXHOOK_IDEMPOTENCY"
 
 func idempotencyConfig(c StreamsConfig) jetstream.KeyValueConfig {

@@ -64,7 +64,7 @@ func TestEnsureStreamsCreatesAndIsIdempotent(t *testing.T) {
 		duplicates time.Duration
 		schedules  bool
 	}{
-		{StreamEvents, []string{"fluxhook.events.>"}, jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 24 * time.Hour, false},
+		{StreamEvents, []string{"fluxhook.events.>"}, jetstream.LimitsPolicy, 7 * 24 * time.Hour, 24 * time.Hour, false},
 		{StreamDeliveries, []string{"fluxhook.deliveries.>", "fluxhook.schedules.>"}, jetstream.WorkQueuePolicy, 7 * 24 * time.Hour, 10 * time.Minute, true},
 		{StreamDeadLetters, []string{"fluxhook.dead.>"}, jetstream.LimitsPolicy, 30 * 24 * time.Hour, 10 * time.Minute, false},
 	}
@@ -121,8 +121,8 @@ func TestEnsureStreamsRefuses(t *testing.T) {
 	}{
 		{
 			name:   "a stream that cannot become a work queue",
-			before: &jetstream.StreamConfig{Name: StreamEvents, Subjects: []string{EventsSubjects}, Retention: jetstream.LimitsPolicy},
-			wantIn: []string{"stream EVENTS", "workqueue"},
+			before: &jetstream.StreamConfig{Name: StreamDeliveries, Subjects: []string{DeliveriesSubjects, SchedulesSubjects}, Retention: jetstream.LimitsPolicy},
+			wantIn: []string{"stream DELIVERIES", "workqueue"},
 		},
 		{
 			name:   "another stream owning the subjects",

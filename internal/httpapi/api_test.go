@@ -26,6 +26,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/mail"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/replay"
 	"github.com/fluxhook/fluxhook/internal/secretbox"
 	"github.com/fluxhook/fluxhook/internal/store"
 	"github.com/fluxhook/fluxhook/internal/webhooks"
@@ -117,6 +118,9 @@ type envOpts struct {
 	publishTimeout time.Duration
 	// publicURL is FLUXHOOK_PUBLIC_URL (dashboard_test.go).
 	publicURL string
+	// eventsKept is what the replay service is told of EVENTS (default:
+	// kept; replays_test.go).
+	eventsKept replay.Window
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -160,10 +164,13 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if o.keyLimiter == nil {
 		o.keyLimiter = ratelimit.NewLocal(time.Now)
 	}
+	if o.eventsKept == nil {
+		o.eventsKept = func(context.Context) (time.Time, bool, error) { return time.Now().Add(-time.Hour), true, nil }
+	}
 	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: keys, Webhooks: hooks, KeyLimiter: o.keyLimiter,
 		Tokens: tokens, AuthLimiter: ratelimit.NewLocal(time.Now),
 		Logger: logger, Registry: prometheus.NewRegistry(), Events: o.events,
-		Deliveries: manual, Attempts: db},
+		Deliveries: manual, Attempts: db, Replays: replay.NewService(db, o.eventsKept, 7*24*time.Hour, nil)},
 		httpapi.Options{AuthRateLimit: o.authRateLimit, MaxBodyBytes: o.maxBody, CORSOrigins: []string{"*"}, PublishTimeout: o.publishTimeout, PublicURL: o.publicURL})
 	// Every answer is checked against api/openapi.json (contract_test.go).
 	srv := httptest.NewServer(checkContract(t, api))

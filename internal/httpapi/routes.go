@@ -59,6 +59,11 @@ func (s *Server) routes() http.Handler {
 	m.handle("POST "+v1+"/webhooks/{id}/test", s.authed("write:webhooks", s.testWebhook))
 	m.handle("GET "+v1+"/webhooks/{id}/deliveries", s.authed("read:webhooks", s.listDeliveries))
 	m.handle("POST "+v1+"/webhooks/{id}/deliveries/{delivery_id}/retry", s.authed("write:webhooks", s.retryDelivery))
+	m.handle("POST "+v1+"/webhooks/{id}/replay", s.authed("write:webhooks", s.startReplay))
+	m.handle("POST "+v1+"/webhooks/{id}/retry-failed", s.authed("write:webhooks", s.retryFailed))
+	m.handle("GET "+v1+"/webhooks/{id}/replays", s.authed("read:webhooks", s.listReplays))
+	m.handle("GET "+v1+"/webhooks/{id}/replays/{replay_id}", s.authed("read:webhooks", s.getReplay))
+	m.handle("POST "+v1+"/webhooks/{id}/replays/{replay_id}/cancel", s.authed("write:webhooks", s.cancelReplay))
 
 	// Event ingestion (API.md "Events — ingestion").
 	m.handle("POST "+v1+"/events", s.authed("write:events", s.publishEvent))

@@ -62,6 +62,9 @@ type Deps struct {
 	// reads the delivery log.
 	Deliveries Deliveries
 	Attempts   AttemptLog
+	// Replays runs replays and bulk retries; nil answers their routes
+	// with 501.
+	Replays Replays
 }
 
 // Server serves the API.
@@ -80,6 +83,7 @@ type Server struct {
 	deliveries  Deliveries
 	attempts    AttemptLog
 	log         DeliveryLog
+	replays     Replays
 }
 
 // New returns a Server.
@@ -93,7 +97,7 @@ func New(d Deps, opts Options) *Server {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
 	}
-	s := &Server{deliveries: d.Deliveries, attempts: d.Attempts, log: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
+	s := &Server{replays: d.Replays, deliveries: d.Deliveries, attempts: d.Attempts, log: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
 		metrics: newHTTPMetrics(d.Registry), opts: opts}
 	api := secure(s.cors(s.limitHeaders(s.limitBody(s.routes()))))
 	s.handler = s.observe(apiOrDashboard(api, ui.Handler()))

@@ -12,12 +12,14 @@ import (
 	"github.com/fluxhook/fluxhook/internal/auth"
 	"github.com/fluxhook/fluxhook/internal/clientkey"
 	"github.com/fluxhook/fluxhook/internal/delivery"
+	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/httpapi"
 	"github.com/fluxhook/fluxhook/internal/lifecycle"
 	"github.com/fluxhook/fluxhook/internal/mail"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/relay"
+	"github.com/fluxhook/fluxhook/internal/replay"
 )
 
 // APIOptions are what differs between the api binary and the all-in-one.
@@ -108,7 +110,9 @@ func (p *Process) AddAPI(ctx context.Context, s *Shared, o APIOptions) (*API, er
 
 	api := httpapi.New(httpapi.Deps{Accounts: accounts, Keys: keys, Webhooks: s.Webhooks, KeyLimiter: keyLimiter,
 		Tokens: tokens, AuthLimiter: authLimiter, Logger: p.Logger, Registry: p.Registry, Events: s.Publisher,
-		Deliveries: manual, Attempts: s.DB},
+		Deliveries: manual, Attempts: s.DB,
+		Replays: replay.NewService(s.DB, func(ctx context.Context) (time.Time, bool, error) { return events.EventsKept(ctx, s.JetStream) },
+			cfg.EventRetention, nil)},
 		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}, UserAgent: s.UserAgent, PublicURL: cfg.PublicURL})
 	ln, err := lifecycle.Listen(cfg.HTTPAddr)
 	if err != nil {

@@ -14,8 +14,10 @@ import (
 	"github.com/fluxhook/fluxhook/internal/lifecycle"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
+	"github.com/fluxhook/fluxhook/internal/replay"
 	"github.com/fluxhook/fluxhook/internal/retry"
 	"github.com/fluxhook/fluxhook/internal/store"
+	"github.com/fluxhook/fluxhook/internal/wire"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -65,6 +67,21 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 		return nil
 	})
 	p.Add("subscriptions", lifecycle.Func(subs.Run))
+	// Replays run beside the dispatch of live events, paced by
+	// FLUXHOOK_REPLAY_RATE and held back while the workers have a backlog.
+	deliver := s.Deliver
+	backlog := func(ctx context.Context) (uint64, error) {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		info, err := deliver.Info(ictx)
+		if err != nil {
+			return 0, err
+		}
+		return info.NumPending, nil
+	}
+	runner := replay.NewRunner(s.DB, s.JetStream, s.Publisher, backlog, p.Name+"-"+wire.NewID(), p.Logger,
+		replay.Options{Rate: float64(p.Config.ReplayRate)})
+	p.Add("replays", lifecycle.Func(runner.Run))
 	p.Add("dispatcher", lifecycle.Func(func(ctx context.Context) error {
 		for subs.Load(ctx) != nil {
 			select {

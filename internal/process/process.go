@@ -33,6 +33,10 @@ type Process struct {
 	Registry *prometheus.Registry
 	Health   *lifecycle.Health
 
+	// exclusiveNATS: NATS is embedded without a listener, so nothing but
+	// this process publishes to it (events.StreamsConfig.EventsExclusive).
+	exclusiveNATS bool
+
 	components []lifecycle.Named
 	closers    []func()
 }
@@ -196,5 +200,6 @@ func (p *Process) StartNATS(ctx context.Context, dir, listen string) (*nats.Conn
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
 	p.useNATS(nc)
+	p.exclusiveNATS = listen == ""
 	return nc, nil
 }

@@ -58,7 +58,8 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 		return nil, err
 	}
 	err = p.await(ctx, "JetStream streams and consumers", events.Permanent, func(ctx context.Context) error {
-		if err := events.EnsureStreams(ctx, js, events.StreamsConfig{Replicas: cfg.StreamReplicas}); err != nil {
+		if err := events.EnsureStreams(ctx, js, events.StreamsConfig{Replicas: cfg.StreamReplicas, EventsMaxAge: cfg.EventRetention,
+			EventsExclusive: p.exclusiveNATS}); err != nil {
 			return fmt.Errorf("JetStream streams: %w", err)
 		}
 		if err := events.EnsureConsumers(ctx, js, events.ConsumersConfig{WorkerAckWait: cfg.WorkerAckWait}); err != nil {
@@ -80,6 +81,9 @@ func (p *Process) Share(ctx context.Context, db *store.DB, nc *nats.Conn) (*Shar
 	})
 	if err != nil {
 		return nil, err
+	}
+	if _, kept, err := events.EventsKept(ctx, js); err == nil && !kept {
+		p.Logger.Warn("replays are unavailable: " + events.ErrEventsNotKept.Error())
 	}
 	if s.Publisher, err = events.NewPublisher(nc, events.PublisherOptions{}); err != nil {
 		return nil, err

@@ -13,8 +13,11 @@ import type {
   ListClientKeysResponse,
   ListInvitationsOptions,
   ListInvitationsResponse,
+  ListReplaysResponse,
   ListWebhookDeliveriesResponse,
   ListWebhooksResponse,
+  Replay,
+  ReplayWebhookRequest,
   RevokeClientKeyResponse,
   RevokeInvitationResponse,
   RotateWebhookSecretResponse,
@@ -83,6 +86,30 @@ export class WebhooksManager {
   /** Queues a new attempt of a failed delivery. */
   retryDelivery(webhookId: string, deliveryId: string): Promise<WebhookDelivery> {
     return this.fetch.post(`${V1}/webhooks/${seg(webhookId)}/deliveries/${seg(deliveryId)}/retry`);
+  }
+  /**
+   * Delivers again, in the background, every kept event of [since, until) that the webhook's
+   * current subscription matches, including events it missed while disabled or before it
+   * subscribed. Poll the returned replay with getReplay.
+   */
+  replay(webhookId: string, request: ReplayWebhookRequest): Promise<Replay> {
+    return this.fetch.post(`${V1}/webhooks/${seg(webhookId)}/replay`, request);
+  }
+  /** Queues one more attempt of every delivery of the webhook that failed for good. */
+  retryFailed(webhookId: string): Promise<Replay> {
+    return this.fetch.post(`${V1}/webhooks/${seg(webhookId)}/retry-failed`);
+  }
+  /** The webhook's latest replays and bulk retries, newest first. */
+  listReplays(webhookId: string): Promise<ListReplaysResponse> {
+    return this.fetch.get(`${V1}/webhooks/${seg(webhookId)}/replays`);
+  }
+  /** A replay's state and progress. */
+  getReplay(webhookId: string, replayId: string): Promise<Replay> {
+    return this.fetch.get(`${V1}/webhooks/${seg(webhookId)}/replays/${seg(replayId)}`);
+  }
+  /** Stops an active replay; deliveries already queued go ahead. */
+  cancelReplay(webhookId: string, replayId: string): Promise<Replay> {
+    return this.fetch.post(`${V1}/webhooks/${seg(webhookId)}/replays/${seg(replayId)}/cancel`);
   }
   /** Replaces the secret (with the one given, or a generated one); the old one keeps signing beside it for 24 h. */
   rotateSecret(webhookId: string, secret?: string): Promise<RotateWebhookSecretResponse> {

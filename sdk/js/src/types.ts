@@ -214,6 +214,45 @@ export interface ListWebhookDeliveriesResponse {
   deliveries: WebhookDelivery[];
 }
 
+/** A replay's status option: deliveries in that state now; "missed" is never attempted. */
+export type ReplayStatus = WebhookDeliveryStatus | "missed";
+
+export interface ReplayWebhookRequest {
+  /** RFC 3339; no older than the event retention (FLUXHOOK_EVENT_RETENTION, 7 days by default). */
+  since: string;
+  /** RFC 3339, excluded; now when absent. */
+  until?: string;
+  status?: ReplayStatus;
+}
+
+/** A replay of kept events, or a retry of every failed delivery, of one webhook. */
+export interface Replay {
+  id: string;
+  webhook_id: string;
+  kind: "replay" | "retry_failed";
+  since?: string;
+  until?: string;
+  status?: ReplayStatus;
+  state: "pending" | "running" | "done" | "cancelled" | "failed";
+  events_scanned: number;
+  events_matched: number;
+  deliveries_queued: number;
+  /** True for a replay: events missed while disabled or before subscribing are included. */
+  includes_missed: boolean;
+  note?: string;
+  /** The oldest event still kept. */
+  available_since?: string;
+  error?: string;
+  created_at: string;
+  updated_at: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+export interface ListReplaysResponse {
+  replays: Replay[];
+}
+
 export interface RotateWebhookSecretResponse {
   secret: string;
   /** When the replaced secret stops signing: the end of the 24-hour overlap. */

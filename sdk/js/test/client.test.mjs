@@ -276,6 +276,32 @@ describe("webhooks and events", () => {
     assert.match(err.details["events[1].event"], /reserved/);
   });
 
+  test("replay sends a kept event again with its webhook-id; progress, list, cancel, retryFailed", async () => {
+    const { c } = await signedUpClient();
+    const hook = await c.management.webhooks.create({ url: receiver.url("/replay"), events: ["parcel.*"] });
+    const { key } = await c.management.clientKeys.create({ name: "replay", scopes: ["write:events"], rate_limit_per_minute: 100 });
+    const since = new Date(Date.now() - 1000).toISOString();
+    const ev = await createClient(server.url, key).events.publish("parcel.sent", { n: 1 });
+    const first = await receiver.waitFor((x) => x.path === "/replay" && x.json.id === ev.id);
+    const r = await c.management.webhooks.replay(hook.id, { since });
+    assert.equal(r.kind, "replay");
+    assert.equal(r.includes_missed, true);
+    let p = r;
+    for (let i = 0; i < 100 && p.state !== "done"; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      p = await c.management.webhooks.getReplay(hook.id, r.id);
+    }
+    assert.equal(p.state, "done", JSON.stringify(p));
+    assert.equal(p.deliveries_queued, 1);
+    const again = await receiver.waitFor((x) => x.path === "/replay" && x.json.id === ev.id && x !== first);
+    assert.equal(again.headers["webhook-id"], first.headers["webhook-id"]);
+    assert.equal((await c.management.webhooks.listReplays(hook.id)).replays[0].id, r.id);
+    await rejects(c.management.webhooks.cancelReplay(hook.id, r.id), { status: 409, code: "REPLAY_FINISHED" });
+    const rf = await c.management.webhooks.retryFailed(hook.id);
+    assert.equal(rf.kind, "retry_failed");
+    await rejects(c.management.webhooks.replay(hook.id, { since: "yesterday" }), { status: 422, code: "VALIDATION_FAILED" });
+  });
+
   test("after a secret rotation, a receiver holding the old or the new secret accepts deliveries", async () => {
     const { c } = await signedUpClient();
     const hook = await c.management.webhooks.create({ url: receiver.url("/rotate"), events: ["user.updated"], secret: "old-secret-123" });

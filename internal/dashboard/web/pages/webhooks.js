@@ -1,6 +1,6 @@
 // Webhooks: the list with each one's health at a glance, create, and one
-// webhook's page (edit, test, rotate the secret, delete, its health and
-// its deliveries).
+// webhook's page (edit, test, rotate the secret, replay what it missed,
+// retry its failed deliveries, delete, its health and its deliveries).
 
 import { h, fill, field, checkbox, errorBox, busy, announce, badge, ago, when, secretPanel, confirmDialog, tableWrap, pretty } from '../dom.js';
 import { api } from '../api.js';
@@ -36,6 +36,76 @@ function parseHeaders(text) {
     out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }
   return out;
+}
+
+// localInput formats a Date for an <input type="datetime-local">.
+function localInput(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+// replayProgress shows a replay and follows it until it ends, with a
+// button to cancel it meanwhile.
+function replayProgress(out, hook, first) {
+  const state = h('dd');
+  const counts = h('dd');
+  const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel the replay');
+  const panel = h('section', { class: 'card result', tabindex: '-1', 'aria-label': 'Replay' },
+    h('h2', null, first.kind === 'retry_failed' ? 'Retry of the failed deliveries' : 'Replay'),
+    first.note ? h('p', { class: 'hint' }, first.note) : null,
+    h('dl', { class: 'kv' }, h('dt', null, 'State'), state, h('dt', null, 'Progress'), counts),
+    h('div', { class: 'actions' }, cancel));
+  let stopped = false;
+  const show = (r) => {
+    fill(state, badge(r.state === 'done' ? 'delivered' : (r.state === 'failed' ? 'failed' : 'pending'), r.state), r.error ? ` ${r.error}` : '');
+    fill(counts, `${r.events_scanned} read, ${r.events_matched} for this webhook, ${r.deliveries_queued} queued`);
+    if (r.state !== 'pending' && r.state !== 'running') { stopped = true; cancel.remove(); }
+  };
+  show(first);
+  cancel.addEventListener('click', () => busy(cancel, async () => {
+    try { show(await api('POST', `/webhooks/${hook.id}/replays/${first.id}/cancel`)); announce('Replay cancelled'); } catch (ex) { const e = errorBox(); e.show(ex); panel.append(e); }
+  }));
+  const poll = async () => {
+    if (stopped || !panel.isConnected) return;
+    try { show(await api('GET', `/webhooks/${hook.id}/replays/${first.id}`)); } catch { /* shown again at the next poll */ }
+    setTimeout(poll, 1000);
+  };
+  setTimeout(poll, 1000);
+  fill(out, panel);
+  panel.focus();
+}
+
+// replayForm asks for a replay's window and status option.
+function replayForm(out, hook, onCancel) {
+  const now = new Date();
+  const since = h('input', { type: 'datetime-local', name: 'since', required: true, value: localInput(new Date(now.getTime() - 3600e3)) });
+  const until = h('input', { type: 'datetime-local', name: 'until', value: '' });
+  const status = h('select', { name: 'status' },
+    h('option', { value: '' }, 'every event'),
+    h('option', { value: 'missed' }, 'only events never attempted (missed)'),
+    h('option', { value: 'failed' }, 'only events whose delivery failed'),
+    h('option', { value: 'delivered' }, 'only events already delivered'));
+  const err = errorBox();
+  const submit = h('button', { type: 'submit' }, 'Replay');
+  const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
+  cancel.addEventListener('click', onCancel);
+  const form = h('form', { class: 'card', 'aria-label': 'Replay events' },
+    h('h2', null, 'Replay events'),
+    h('p', { class: 'hint' }, 'Sends again every kept event of the window that this webhook is subscribed to now (its events and filter), including the ones it missed while disabled or before it subscribed. An event the receiver already had comes with the same webhook-id.'),
+    err,
+    field('From', since), field('Until (optional)', until, 'Empty: now.'), field('Which events', status),
+    h('div', { class: 'actions' }, submit, cancel));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    err.clear();
+    const body = { since: new Date(since.value).toISOString() };
+    if (until.value) body.until = new Date(until.value).toISOString();
+    if (status.value) body.status = status.value;
+    await busy(submit, async () => {
+      try { replayProgress(out, hook, await api('POST', `/webhooks/${hook.id}/replay`, body)); announce('Replay started'); } catch (ex) { err.show(ex, form); }
+    });
+  });
+  return form;
 }
 
 // webhookForm is the create and edit form; onSave gets the request body.
@@ -136,6 +206,8 @@ export async function webhookPage(main, [hookId], query) {
   const edit = h('button', { type: 'button', class: 'secondary' }, 'Edit');
   const test = h('button', { type: 'button', class: 'secondary' }, 'Send a test event');
   const rotate = h('button', { type: 'button', class: 'secondary' }, 'Rotate the secret');
+  const replayBtn = h('button', { type: 'button', class: 'secondary' }, 'Replay…');
+  const retryFailed = h('button', { type: 'button', class: 'secondary' }, 'Retry failed deliveries');
   const del = h('button', { type: 'button', class: 'danger' }, 'Delete');
   if (!hook.is_active) {
     const enable = h('button', { type: 'button' }, 'Turn back on');
@@ -146,7 +218,9 @@ export async function webhookPage(main, [hookId], query) {
     }));
     actions.append(enable);
   }
-  actions.append(edit, test, rotate, del);
+  actions.append(edit, test, rotate);
+  if (hook.is_active) actions.append(replayBtn, retryFailed);
+  actions.append(del);
   const rerender = () => webhookPage(main, [hookId], new URLSearchParams(location.search));
 
   edit.addEventListener('click', () => {
@@ -192,6 +266,17 @@ export async function webhookPage(main, [hookId], query) {
         e.show(ex);
         fill(out, e);
       }
+    });
+  });
+  replayBtn.addEventListener('click', () => {
+    const form = replayForm(out, hook, () => { fill(out); replayBtn.focus(); });
+    fill(out, form);
+    form.querySelector('input').focus();
+  });
+  retryFailed.addEventListener('click', async () => {
+    if (!await confirmDialog('Retry every failed delivery?', 'Each delivery of this webhook that failed for good is attempted once more, with the payload it had.', 'Retry', false)) { retryFailed.focus(); return; }
+    await busy(retryFailed, async () => {
+      try { replayProgress(out, hook, await api('POST', `/webhooks/${hook.id}/retry-failed`)); announce('Retry started'); } catch (ex) { const e = errorBox(); e.show(ex); fill(out, e); }
     });
   });
   del.addEventListener('click', async () => {
