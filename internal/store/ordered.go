@@ -154,6 +154,16 @@ func (db *DB) RenewOrderedLease(ctx context.Context, k OrderedKey, until time.Ti
 	return leaseHeld(res)
 }
 
+// ReleaseOrdered lets k go as it is, for any worker to claim when due.
+func (db *DB) ReleaseOrdered(ctx context.Context, k OrderedKey) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE ordered_keys SET lease_owner = NULL, lease_until = NULL WHERE webhook_id = $1 AND ordering_key = $2 AND lease_owner = $3`,
+		k.WebhookID, k.Key, k.Owner)
+	if err != nil {
+		return wrapErr("release ordered key", err)
+	}
+	return leaseHeld(res)
+}
+
 // RemoveOrdered deletes a key's job, delivered or given up, and reports
 // ErrLeaseLost when the key is no longer k's holder's (the job is
 // deleted all the same: it is done).
