@@ -67,16 +67,13 @@ type publishResponse struct {
 // publishEvent is POST /events: {event, data, id?, ordering_key?} → 202
 // {id, duplicate} once JetStream has stored the event, never before.
 //
+//   - event: a custom name (fluxhook.ValidateEventName); the names
+//     Fluxhook emits itself are refused.
+//   - data: any JSON value but null (an object, as receivers of the
+//     Fluxbase examples expect, unless they know better); required.
 //   - ordering_key: webhooks with ordering "fifo" get the events of one
 //     key in the order they were accepted, and unrelated keys in
 //     parallel; without one, the event is in the webhook's one sequence.
-//
-//   - event: a custom name (fluxhook.ValidateEventName); the names
-//     Fluxhook emits itself are refused.
-//
-//   - data: any JSON value but null (an object, as receivers of the
-//     Fluxbase examples expect, unless they know better); required.
-//
 //   - id, or the Idempotency-Key header (both must agree when both are
 //     sent): makes retries safe. The event id is derived from it and
 //     the caller's user id, so the same key from the same user within
