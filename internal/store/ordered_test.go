@@ -96,8 +96,17 @@ func TestOrderedQueue(t *testing.T) {
 		if ks, err := db.ClaimOrderedKeys(ctx, "w2", 100, 10, lease()); err != nil || len(ks) != 1 || ks[0].Key != "cust-b" {
 			t.Fatalf("second claimer: %v %v, want cust-b only", ks, err)
 		}
-		b := ks[0]
-		_ = b
+		// Let go as it is, it is claimable again (by anyone) and the old
+		// token no longer holds it.
+		if err := db.ReleaseOrdered(ctx, ks[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RenewOrderedLease(ctx, ks[0], lease()); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("renew after release: %v, want ErrLeaseLost", err)
+		}
+		if ks, err := db.ClaimOrderedKeys(ctx, "w5", 100, 10, lease()); err != nil || len(ks) != 1 || ks[0].Key != "cust-b" {
+			t.Fatalf("claim after release: %v %v, want cust-b", ks, err)
+		}
 
 		// A failed head: retried later with its attempt count; the key
 		// waits until then and keeps its head.
