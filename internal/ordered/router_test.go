@@ -17,7 +17,9 @@ func (s *jobSink) PublishJobs(_ context.Context, jobs []wire.Job) error {
 	return nil
 }
 
-func (s *jobSink) EnqueueOrdered(ctx context.Context, jobs []wire.Job) error { return s.PublishJobs(ctx, jobs) }
+func (s *jobSink) EnqueueOrdered(ctx context.Context, jobs []wire.Job) error {
+	return s.PublishJobs(ctx, jobs)
+}
 
 // TestRouterSplitsOrderedJobs: jobs with an Order go to the queue, the
 // others to DELIVERIES, each side in the order given, and a pack without

@@ -93,15 +93,16 @@ func TestOrderedQueue(t *testing.T) {
 		}
 		a := ks[0]
 		// Leased: nobody else gets it, at any floor.
-		if ks, err := db.ClaimOrderedKeys(ctx, "w2", 100, 10, lease()); err != nil || len(ks) != 1 || ks[0].Key != "cust-b" {
-			t.Fatalf("second claimer: %v %v, want cust-b only", ks, err)
+		bs, err := db.ClaimOrderedKeys(ctx, "w2", 100, 10, lease())
+		if err != nil || len(bs) != 1 || bs[0].Key != "cust-b" {
+			t.Fatalf("second claimer: %v %v, want cust-b only", bs, err)
 		}
 		// Let go as it is, it is claimable again (by anyone) and the old
 		// token no longer holds it.
-		if err := db.ReleaseOrdered(ctx, ks[0]); err != nil {
+		if err := db.ReleaseOrdered(ctx, bs[0]); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.RenewOrderedLease(ctx, ks[0], lease()); !errors.Is(err, store.ErrLeaseLost) {
+		if err := db.RenewOrderedLease(ctx, bs[0], lease()); !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("renew after release: %v, want ErrLeaseLost", err)
 		}
 		if ks, err := db.ClaimOrderedKeys(ctx, "w5", 100, 10, lease()); err != nil || len(ks) != 1 || ks[0].Key != "cust-b" {
