@@ -105,6 +105,8 @@ type BatchEvent struct {
 	Event string `json:"event"`
 	Data  any    `json:"data"`
 	ID    string `json:"id,omitempty"`
+	// OrderingKey is as OrderingKey for PublishEvent.
+	OrderingKey string `json:"ordering_key,omitempty"`
 }
 
 // PublishEvents publishes 1 to 500 events in one request and returns

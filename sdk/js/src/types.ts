@@ -321,6 +321,8 @@ export interface PublishEventRequest {
   data: unknown;
   /** Makes a retry of the batch safe for this event: the same id from the same user within 24 h is stored once. */
   id?: string;
+  /** As `orderingKey` of a single publish: the event's sequence for webhooks with ordering "fifo". */
+  ordering_key?: string;
 }
 
 export interface PublishEventsRequest {
