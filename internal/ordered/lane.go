@@ -147,6 +147,9 @@ func (l *Lane) Run(ctx context.Context) error {
 func (l *Lane) claim(ctx context.Context, limit int) ([]store.OrderedKey, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if due, err := l.queue.OrderedDue(cctx); err != nil || !due {
+		return nil, err
+	}
 	floor, err := l.floor(cctx)
 	if err != nil {
 		return nil, err

@@ -77,6 +77,7 @@ func (r *Router) PublishJobs(ctx context.Context, jobs []wire.Job) error {
 
 // Queue is the ordered lane's queue (store.DB).
 type Queue interface {
+	OrderedDue(ctx context.Context) (bool, error)
 	ClaimOrderedKeys(ctx context.Context, owner string, floor uint64, limit int, until time.Time) ([]store.OrderedKey, error)
 	OrderedHead(ctx context.Context, k store.OrderedKey) (*wire.Job, int64, error)
 	RenewOrderedLease(ctx context.Context, k store.OrderedKey, until time.Time) error

@@ -102,6 +102,16 @@ func (db *DB) ClaimOrderedKeys(ctx context.Context, owner string, floor uint64, 
 	return out, wrapErr("claim ordered keys", rows.Err())
 }
 
+// OrderedDue reports whether any key is due (leased or not): a read,
+// so that a lane with nothing to do costs neither a write nor a look at
+// the floor.
+func (db *DB) OrderedDue(ctx context.Context) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM ordered_keys WHERE next_at IS NOT NULL AND next_at <= $1 LIMIT 1) due`,
+		db.dialect.t(db.now())).Scan(&n)
+	return n > 0, wrapErr("look for due ordered keys", err)
+}
+
 // OrderedHead returns the first job of a key's queue, or nil when it is
 // empty, with the key's version as it was before the head was read (for
 // IdleOrdered).

@@ -67,11 +67,17 @@ func TestOrderedQueue(t *testing.T) {
 		w := mustWebhookFIFO(t, db, u.ID)
 		lease := func() time.Time { return c.Now().Add(30 * time.Second) }
 
+		if due, err := db.OrderedDue(ctx); err != nil || due {
+			t.Fatalf("due before any job: %v %v, want false", due, err)
+		}
 		// Arrivals out of order: seq 12 before 10, and 11's two events.
 		batch1 := []wire.Job{orderedJob(w.ID, "cust-a", 12, 0), orderedJob(w.ID, "cust-b", 12, 1)}
 		batch2 := []wire.Job{orderedJob(w.ID, "cust-a", 10, 0), orderedJob(w.ID, "cust-a", 11, 1), orderedJob(w.ID, "cust-a", 11, 0)}
 		if err := db.EnqueueOrdered(ctx, batch1); err != nil {
 			t.Fatal(err)
+		}
+		if due, err := db.OrderedDue(ctx); err != nil || !due {
+			t.Fatalf("due after an enqueue: %v %v, want true", due, err)
 		}
 		// Nothing up to 9 dispatched: the heads (10 and 12) must wait.
 		if ks, err := db.ClaimOrderedKeys(ctx, "w1", 9, 10, lease()); err != nil || len(ks) != 0 {
@@ -151,6 +157,9 @@ func TestOrderedQueue(t *testing.T) {
 			t.Fatalf("cust-a delivered %s, want %s", got, want)
 		}
 		// Emptied and idle: not claimable until a job comes.
+		if due, err := db.OrderedDue(ctx); err != nil || !due {
+			t.Fatalf("due with cust-b leased: %v %v, want true", due, err)
+		}
 		if ks, err := db.ClaimOrderedKeys(ctx, "w4", 100, 10, lease()); err != nil || len(ks) != 0 {
 			t.Fatalf("claim of an idle key: %v %v, want none", ks, err)
 		}
