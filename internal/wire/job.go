@@ -63,11 +63,6 @@ type Order struct {
 	Index int
 }
 
-// Before reports whether o comes before p in the order of acceptance.
-func (o Order) Before(p Order) bool {
-	return o.Seq < p.Seq || o.Seq == p.Seq && o.Index < p.Index
-}
-
 // jobHeader is the encoded job without its payload, which EncodeJob
 // appends verbatim.
 type jobHeader struct {
