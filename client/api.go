@@ -64,11 +64,16 @@ func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
 // PublishOption configures PublishEvent.
 type PublishOption func(*publishOptions)
 
-type publishOptions struct{ key string }
+type publishOptions struct{ key, orderingKey string }
 
 // IdempotencyKey makes retries of a publish safe: the same key from the
 // same user within 24 h is stored once.
 func IdempotencyKey(key string) PublishOption { return func(o *publishOptions) { o.key = key } }
+
+// OrderingKey puts the event in a sequence of its own (e.g. a customer
+// id): webhooks with ordering "fifo" get the events of one key in the
+// order they were accepted, and other keys in parallel.
+func OrderingKey(key string) PublishOption { return func(o *publishOptions) { o.orderingKey = key } }
 
 // PublishEvent publishes an event of your own (e.g. order.paid) to the
 // webhooks subscribed to it; it returns once the server has stored it.
@@ -81,8 +86,12 @@ func (c *Client) PublishEvent(ctx context.Context, event string, data any, opts 
 	if o.key != "" {
 		hdr = []string{"Idempotency-Key", o.key}
 	}
+	body := map[string]any{"event": event, "data": data}
+	if o.orderingKey != "" {
+		body["ordering_key"] = o.orderingKey
+	}
 	var res PublishResult
-	err := c.call(ctx, http.MethodPost, v1+"/events", map[string]any{"event": event, "data": data}, nil, &res, hdr...)
+	err := c.call(ctx, http.MethodPost, v1+"/events", body, nil, &res, hdr...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +105,8 @@ type BatchEvent struct {
 	Event string `json:"event"`
 	Data  any    `json:"data"`
 	ID    string `json:"id,omitempty"`
+	// OrderingKey is as OrderingKey for PublishEvent.
+	OrderingKey string `json:"ordering_key,omitempty"`
 }
 
 // PublishEvents publishes 1 to 500 events in one request and returns

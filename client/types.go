@@ -89,7 +89,8 @@ type Webhook struct {
 	Secret             string            `json:"secret,omitempty"` // in the create response only
 	RateLimitPerSecond *int              `json:"rate_limit_per_second,omitempty"`
 	Headers            map[string]string `json:"headers,omitempty"`
-	Filter             *string           `json:"filter,omitempty"` // a CEL expression; absent: every subscribed event
+	Filter             *string           `json:"filter,omitempty"`   // a CEL expression; absent: every subscribed event
+	Ordering           string            `json:"ordering,omitempty"` // "fifo", or "" for no ordering
 	DisabledReason     *string           `json:"disabled_reason,omitempty"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -109,6 +110,9 @@ type WebhookRequest struct {
 	// as `data.amount > 100`; nil leaves it as it is, a pointer to ""
 	// removes it.
 	Filter *string `json:"filter,omitempty"`
+	// Ordering is "fifo" for ordered delivery (API.md "Ordered
+	// delivery"), "none" to turn it off; "" leaves it as it is.
+	Ordering string `json:"ordering,omitempty"`
 }
 
 // TestResult is what the endpoint did with a webhook.test event.

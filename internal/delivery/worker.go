@@ -99,6 +99,10 @@ type Options struct {
 	// tells the dispatchers (dispatch.Circuits), which then park the
 	// webhook's new jobs as this worker would. It must not block.
 	CircuitChanged func(webhookID string, until time.Time, wait time.Duration)
+	// HoldDisabled puts a job of a disabled webhook back for later
+	// instead of giving it up: the ordered lane's, whose keys wait for
+	// their webhook to be turned back on.
+	HoldDisabled bool
 }
 
 // Worker delivers jobs.
@@ -193,6 +197,9 @@ func (w *Worker) try(ctx context.Context, jp *wire.Job) (verdict, func(context.C
 	if err != nil {
 		w.logger.Warn("load webhook", "webhook_id", job.WebhookID, "err", err)
 		return verdict{action: nak, delay: 5 * time.Second}, nil
+	}
+	if !hook.IsActive && w.opts.HoldDisabled {
+		return verdict{action: nak, delay: disabledHold, outcome: "deferred"}, nil
 	}
 	if !hook.IsActive {
 		reason := "webhook is disabled"

@@ -140,7 +140,9 @@ func (c *Circuits) split(jobs []wire.Job) (live []wire.Job, parked map[time.Time
 	live = jobs[:0:0]
 	for _, j := range jobs {
 		until, open := c.Park(j.WebhookID)
-		if !open {
+		if !open || j.Order != nil {
+			// An ordered job keeps its place in its key's queue, where
+			// the lane's own circuit parks its key instead.
 			live = append(live, j)
 			continue
 		}

@@ -112,6 +112,9 @@ func (d *Dispatcher) Jobs(ctx context.Context, e *fluxhook.Event) ([]wire.Job, e
 	for i, s := range subs {
 		jobs[i] = wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, s.id), EventID: e.ID, Event: e.Event, WebhookID: s.id,
 			Attempt: 1, Payload: body, UserID: e.UserID, EventAt: e.Timestamp}
+		if s.ordered {
+			jobs[i].Order = &wire.Order{Key: e.OrderingKey}
+		}
 	}
 	return jobs, nil
 }
@@ -132,12 +135,14 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	var jobs []wire.Job
 	fanout := make([]int, len(evs))
+	seq := streamSeq(msg)
 	for i := range evs {
 		ej, err := d.Jobs(ctx, &evs[i])
 		if err != nil {
 			d.fail(msg, evs, err)
 			return
 		}
+		place(ej, seq, i)
 		jobs, fanout[i] = append(jobs, ej...), len(ej)
 	}
 	if meta, err := msg.Metadata(); err == nil && meta.NumDelivered > 1 {

@@ -32,6 +32,9 @@ type sub struct {
 	// why a stored filter did not compile, which then matches nothing.
 	filter    *filter.Program
 	filterErr error
+	// ordered: the webhook's ordering is fifo; its jobs go to the
+	// ordered lane (package ordered).
+	ordered bool
 }
 
 // programs caches compiled filters by their text, from one load to the
@@ -98,7 +101,7 @@ func buildIndex(hooks []store.ActiveWebhook, cache programs) (*index, programs) 
 	ix := &index{exact: map[string]*bucket{}, prefix: map[string]*bucket{}, size: len(hooks)}
 	next := programs{}
 	for _, h := range hooks {
-		s := &sub{id: h.ID, userID: h.UserID, all: h.OwnerRole.Dashboard()}
+		s := &sub{id: h.ID, userID: h.UserID, all: h.OwnerRole.Dashboard(), ordered: h.Ordering == fluxhook.OrderingFIFO}
 		if h.Filter != nil {
 			s.filter, s.filterErr = cache.compile(*h.Filter, next)
 		}

@@ -49,7 +49,15 @@ type Event struct {
 	Timestamp time.Time       `json:"timestamp"`
 	Data      json.RawMessage `json:"data"`
 	UserID    string          `json:"user_id,omitempty"`
+	// OrderingKey is the publisher's ordering key (POST /events): the
+	// events of one key reach an ordered webhook in the order they were
+	// accepted; "" is the webhook's one sequence.
+	OrderingKey string `json:"ordering_key,omitempty"`
 }
+
+// MaxOrderingKeyLen bounds an ordering key, in bytes: each ordered job
+// stores it.
+const MaxOrderingKeyLen = 256
 
 // OutboxEvent is an Event written in the same transaction as the change
 // that caused it, waiting for the relay to publish it.

@@ -100,7 +100,10 @@ type Webhook struct {
 	Headers            map[string]string `json:"headers,omitempty"`
 	// Filter is a CEL expression over the event (package filter); only
 	// events for which it is true are delivered. nil: every event.
-	Filter         *string   `json:"filter,omitempty"`
+	Filter *string `json:"filter,omitempty"`
+	// Ordering is OrderingFIFO for ordered delivery, or "" for none
+	// (the default: deliveries in parallel, in no promised order).
+	Ordering       string    `json:"ordering,omitempty"`
 	DisabledReason *string   `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
@@ -112,6 +115,11 @@ type Webhook struct {
 	// FailingSince is when the current run of failures began (nil after a success).
 	FailingSince *time.Time `json:"-"`
 }
+
+// OrderingFIFO is the webhook ordering under which events are
+// delivered one at a time, in the order they were accepted, per
+// ordering key (API.md "Ordered delivery").
+const OrderingFIFO = "fifo"
 
 // Invitation invites an email address to become a dashboard user.
 type Invitation struct {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -50,9 +53,10 @@ const idempotencyKeyRule = "must be 1 to 128 characters of A-Z, a-z, 0-9, _, ., 
 var eventKeyNamespace = uuid.MustParse("6f1c2b8e-4f1d-4c55-9a59-3f0c8e7d2a41")
 
 type publishRequest struct {
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
-	ID    *string         `json:"id"`
+	Event       string          `json:"event"`
+	Data        json.RawMessage `json:"data"`
+	ID          *string         `json:"id"`
+	OrderingKey *string         `json:"ordering_key"`
 }
 
 type publishResponse struct {
@@ -60,13 +64,16 @@ type publishResponse struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// publishEvent is POST /events: {event, data, id?} → 202 {id, duplicate}
-// once JetStream has stored the event, never before.
+// publishEvent is POST /events: {event, data, id?, ordering_key?} → 202
+// {id, duplicate} once JetStream has stored the event, never before.
 //
 //   - event: a custom name (fluxhook.ValidateEventName); the names
 //     Fluxhook emits itself are refused.
 //   - data: any JSON value but null (an object, as receivers of the
 //     Fluxbase examples expect, unless they know better); required.
+//   - ordering_key: webhooks with ordering "fifo" get the events of one
+//     key in the order they were accepted, and unrelated keys in
+//     parallel; without one, the event is in the webhook's one sequence.
 //   - id, or the Idempotency-Key header (both must agree when both are
 //     sent): makes retries safe. The event id is derived from it and
 //     the caller's user id, so the same key from the same user within
@@ -135,6 +142,11 @@ func checkEvent(in publishRequest, prefix string, problems map[string]string) {
 	case string(in.Data) == "null":
 		problems[prefix+"data"] = "must not be null"
 	}
+	if in.OrderingKey != nil {
+		if problem := orderingKeyProblem(*in.OrderingKey); problem != "" {
+			problems[prefix+"ordering_key"] = problem
+		}
+	}
 }
 
 // newEvent is the event in describes, published by userID: a fresh id,
@@ -147,10 +159,26 @@ func newEvent(in publishRequest, key, userID string) fluxhook.Event {
 		Data:      in.Data,
 		UserID:    userID,
 	}
+	if in.OrderingKey != nil {
+		e.OrderingKey = *in.OrderingKey
+	}
 	if key != "" {
 		e.ID = uuid.NewSHA1(eventKeyNamespace, []byte(userID+"\x00"+key)).String()
 	}
 	return e
+}
+
+// orderingKeyProblem says what is wrong with an ordering key, or "".
+func orderingKeyProblem(k string) string {
+	if k == "" || len(k) > fluxhook.MaxOrderingKeyLen || !utf8.ValidString(k) {
+		return fmt.Sprintf("must be 1 to %d bytes of text, such as a customer id", fluxhook.MaxOrderingKeyLen)
+	}
+	for _, r := range k {
+		if unicode.IsControl(r) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
 }
 
 // idempotencyKey returns the request's key from the body's id or the

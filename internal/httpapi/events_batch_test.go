@@ -30,6 +30,8 @@ func TestPublishBatchStoresEveryEventInOrder(t *testing.T) {
 	for i := range 300 {
 		ev := map[string]any{"event": "order.placed", "data": map[string]any{"n": i}}
 		switch i {
+		case 3:
+			ev["ordering_key"] = "cust-3" // it travels with the event
 		case 7:
 			ev["id"] = "inv-0"
 		case 8:
@@ -64,7 +66,11 @@ func TestPublishBatchStoresEveryEventInOrder(t *testing.T) {
 	next := 0
 	for _, m := range got[1:] {
 		i, ok := ids[m.event.ID]
-		if !ok || m.event.UserID != uid || string(m.event.Data) != fmt.Sprintf(`{"n":%d}`, i) {
+		wantKey := ""
+		if i == 3 {
+			wantKey = "cust-3"
+		}
+		if !ok || m.event.UserID != uid || string(m.event.Data) != fmt.Sprintf(`{"n":%d}`, i) || m.event.OrderingKey != wantKey {
 			t.Fatalf("stored %+v (data %s), not one of the batch's events as sent", m.event, m.event.Data)
 		}
 		if m.subject == events.EventPackSubject {
@@ -131,6 +137,7 @@ func TestPublishBatchRefusesBadBatchesWhole(t *testing.T) {
 		{"a reserved name", key, map[string]any{"events": []any{good, map[string]any{"event": "user.created", "data": 1}}}, "", 422, "events[1].event", "is reserved"},
 		{"null data", key, map[string]any{"events": []any{good, good, map[string]any{"event": "a.b", "data": nil}}}, "", 422, "events[2].data", "must not be null"},
 		{"a bad id", key, map[string]any{"events": []any{map[string]any{"event": "a.b", "data": 1, "id": "a b"}}}, "", 422, "events[0].id", "1 to 128 characters"},
+		{"a bad ordering key", key, map[string]any{"events": []any{good, map[string]any{"event": "a.b", "data": 1, "ordering_key": ""}}}, "", 422, "events[1].ordering_key", "1 to 256 bytes"},
 		{"a repeated id", key, map[string]any{"events": []any{map[string]any{"event": "a.b", "data": 1, "id": "x"}, good, map[string]any{"event": "a.c", "data": 2, "id": "x"}}}, "", 422, "events[2].id", "repeats the id of events[0]"},
 		{"an Idempotency-Key", key, map[string]any{"events": []any{good}}, "k-1", 422, "idempotency_key", "give each event its own id"},
 		{"not a list", key, map[string]any{"events": good}, "", 422, "events", ""},

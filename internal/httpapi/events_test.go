@@ -142,9 +142,15 @@ func TestPublishEventStoresTheEnvelope(t *testing.T) {
 		t.Errorf("timestamp %v, want now in UTC", ev.Timestamp)
 	}
 
+	// The ordering key travels with the event to the dispatcher.
+	r = e.publish(key, map[string]any{"event": "order.paid", "data": data, "ordering_key": "cust-42 ü"}, "").must(t, 202)
+	if got := e.stored(); len(got) != 2 || got[1].event.ID != r.str("id") || got[1].event.OrderingKey != "cust-42 ü" {
+		t.Errorf("keyed event: %+v, want ordering key cust-42 ü", got)
+	}
+
 	// Access tokens are not limited by scopes; a scalar is data too.
 	r = e.publish(tok, map[string]any{"event": "order.cancelled", "data": 7}, "").must(t, 202)
-	if got := e.stored(); len(got) != 2 || got[1].event.ID != r.str("id") || string(got[1].event.Data) != "7" || got[1].event.UserID != uid {
+	if got := e.stored(); len(got) != 3 || got[2].event.ID != r.str("id") || string(got[2].event.Data) != "7" || got[2].event.UserID != uid {
 		t.Errorf("second event: %+v", got)
 	}
 }
@@ -259,6 +265,10 @@ func TestPublishEventRefusesBadRequests(t *testing.T) {
 		{"id not ASCII", key, ok(set("id", "rechnung-ü")), "", 422, "VALIDATION_FAILED", "id", "1 to 128 characters"},
 		{"id too long", key, ok(set("id", strings.Repeat("x", 129))), "", 422, "VALIDATION_FAILED", "id", "1 to 128 characters"},
 		{"id not a string", key, ok(set("id", 12)), "", 422, "VALIDATION_FAILED", "id", "a string"},
+		{"ordering key not a string", key, ok(set("ordering_key", 42)), "", 422, "VALIDATION_FAILED", "ordering_key", "a string"},
+		{"empty ordering key", key, ok(set("ordering_key", "")), "", 422, "VALIDATION_FAILED", "ordering_key", "1 to 256 bytes"},
+		{"ordering key too long", key, ok(set("ordering_key", strings.Repeat("k", 257))), "", 422, "VALIDATION_FAILED", "ordering_key", "1 to 256 bytes"},
+		{"ordering key with a line break", key, ok(set("ordering_key", "cust\n1")), "", 422, "VALIDATION_FAILED", "ordering_key", "control characters"},
 		{"bad header", key, ok(func(map[string]any) {}), "a b", 422, "VALIDATION_FAILED", "idempotency_key", "1 to 128 characters"},
 		{"header and id differ", key, ok(set("id", "inv-1")), "inv-2", 422, "VALIDATION_FAILED", "id", "differs from the Idempotency-Key header"},
 		{"malformed JSON", key, `{"event": "order.shipped", "data": `, "", 400, "INVALID_JSON", "", ""},

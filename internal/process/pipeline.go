@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/fluxhook/fluxhook/internal/attempts"
@@ -12,6 +13,7 @@ import (
 	"github.com/fluxhook/fluxhook/internal/dispatch"
 	"github.com/fluxhook/fluxhook/internal/events"
 	"github.com/fluxhook/fluxhook/internal/lifecycle"
+	"github.com/fluxhook/fluxhook/internal/ordered"
 	"github.com/fluxhook/fluxhook/internal/outbound"
 	"github.com/fluxhook/fluxhook/internal/ratelimit"
 	"github.com/fluxhook/fluxhook/internal/replay"
@@ -54,7 +56,8 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 	subs := dispatch.NewSubscriptions(s.DB)
 	s.Bus.Subscribe(cachebus.Webhook, subs.Invalidate)
 	s.Bus.Subscribe(cachebus.User, subs.Invalidate)
-	d := dispatch.New(subs, s.Publisher, p.Logger, dispatch.NewMetrics(p.Registry, subs))
+	// Jobs of webhooks with ordering fifo go to the ordered lane's queue.
+	d := dispatch.New(subs, ordered.NewRouter(s.DB, s.Publisher), p.Logger, dispatch.NewMetrics(p.Registry, subs))
 	circuits := dispatch.NewCircuits(nil)
 	s.Bus.Subscribe(cachebus.Circuit, circuits.Heard)
 	d.ParkOpenCircuits(circuits, s.Publisher)
@@ -113,7 +116,7 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 	}
 	limiter = ratelimit.Instrument(limiter, s.RateMetrics, "webhook")
 	rec := newRecorder(s.DB, p.Registry)
-	w := delivery.New(hooks, client, limiter, recorder{rec, s.DB}, s.Publisher, p.Logger, delivery.NewMetrics(p.Registry), delivery.Options{
+	opts := delivery.Options{
 		Concurrency:  cfg.WorkerConcurrency,
 		Schedule:     retry.Schedule{Delays: cfg.RetrySchedule, Jitter: 0.2},
 		DisableAfter: cfg.DisableAfter,
@@ -123,7 +126,10 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		CircuitChanged: func(id string, until time.Time, wait time.Duration) {
 			s.Bus.Publish(cachebus.Circuit, dispatch.CircuitMessage(id, until, wait))
 		},
-	})
+	}
+	metrics := delivery.NewMetrics(p.Registry)
+	w := delivery.New(hooks, client, limiter, recorder{rec, s.DB}, s.Publisher, p.Logger, metrics, opts)
+	lane := p.orderedLane(s, hooks, client, limiter, recorder{rec, s.DB}, metrics, opts)
 	cons := s.Deliver
 	// The delivery log is kept for FLUXHOOK_DELIVERY_RETENTION.
 	p.housekeeping("prune-attempts", 10*time.Minute, func(ctx context.Context, n int) (int64, error) {
@@ -142,8 +148,11 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		defer context.AfterFunc(ctx, func() { time.AfterFunc(cfg.ShutdownTimeout, stop) })()
 		done := make(chan error, 1)
 		go func() { done <- rec.Run(rctx) }()
+		laneDone := make(chan error, 1)
+		go func() { laneDone <- lane.Run(ctx) }()
 		err := events.Consume(ctx, cons, workerHandlers, w.Handle)
 		w.Wait() // attempts whose records and acks are still under way
+		<-laneDone
 		stop()
 		if rerr := <-done; rerr != nil {
 			// Not a failure of the shutdown: the jobs whose records were
@@ -153,6 +162,27 @@ func (p *Process) AddWorker(ctx context.Context, s *Shared) error {
 		return err
 	}))
 	return nil
+}
+
+// orderedLane is the worker's lane for webhooks with ordering fifo: a
+// worker of its own over the same hooks, client, limiter, recorder and
+// metrics, whose retries and dead letters go through the lane's queue,
+// and which holds the jobs of a disabled webhook instead of giving them
+// up.
+func (p *Process) orderedLane(s *Shared, hooks *delivery.HookCache, client *http.Client, limiter ratelimit.Limiter, rec recorder,
+	metrics *delivery.Metrics, opts delivery.Options) *ordered.Lane {
+	sched := ordered.NewScheduler(s.DB, s.Publisher)
+	opts.HoldDisabled = true
+	w := delivery.New(hooks, client, limiter, rec, sched, p.Logger, metrics, opts)
+	floor := func(ctx context.Context) (uint64, error) {
+		info, err := s.Dispatch.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("dispatcher consumer's ack floor: %w", err)
+		}
+		return info.AckFloor.Stream, nil
+	}
+	return ordered.NewLane(s.DB, sched, w, s.DB, floor, p.Logger.With("lane", "ordered"), ordered.NewMetrics(p.Registry),
+		ordered.Options{Concurrency: opts.Concurrency})
 }
 
 // newRecorder batches attempt records: group commit, up to 500 records

@@ -13,7 +13,7 @@ import (
 )
 
 const webhookCols = `id, user_id, url, events, description, is_active, secret_enc, prev_secret_enc, prev_secret_expires_at,
-	rate_limit_per_second, headers, disabled_reason, failing_since, created_at, updated_at, filter`
+	rate_limit_per_second, headers, disabled_reason, failing_since, created_at, updated_at, filter, ordering`
 
 var errWebhookExists = &fluxhook.Error{Kind: fluxhook.KindConflict, Code: "WEBHOOK_EXISTS", Message: "A webhook with this id already exists."}
 
@@ -27,8 +27,9 @@ type ActiveWebhook struct {
 func scanWebhook(row interface{ Scan(...any) error }, extra ...any) (*fluxhook.Webhook, error) {
 	var w fluxhook.Webhook
 	var events, headers []byte
+	var ordering *string
 	dest := []any{&w.ID, &w.UserID, &w.URL, &events, &w.Description, &w.IsActive, &w.SecretEnc, &w.PrevSecretEnc, nullTimeCol{&w.PrevSecretExpires},
-		&w.RateLimitPerSecond, &headers, &w.DisabledReason, nullTimeCol{&w.FailingSince}, timeCol{&w.CreatedAt}, timeCol{&w.UpdatedAt}, &w.Filter}
+		&w.RateLimitPerSecond, &headers, &w.DisabledReason, nullTimeCol{&w.FailingSince}, timeCol{&w.CreatedAt}, timeCol{&w.UpdatedAt}, &w.Filter, &ordering}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -37,6 +38,9 @@ func scanWebhook(row interface{ Scan(...any) error }, extra ...any) (*fluxhook.W
 	}
 	if w.Events == nil {
 		w.Events = []string{}
+	}
+	if ordering != nil {
+		w.Ordering = *ordering
 	}
 	if headers != nil {
 		if err := json.Unmarshal(headers, &w.Headers); err != nil {
@@ -73,7 +77,7 @@ func webhookArgs(w *fluxhook.Webhook) (events string, headers any, err error) {
 func checkWebhook(w *fluxhook.Webhook, events string, headers any) error {
 	h, _ := headers.(string)
 	return checkText(textField("url", w.URL), jsonField("events", []byte(events)), textPtrField("description", w.Description),
-		jsonField("headers", []byte(h)), textPtrField("disabled_reason", w.DisabledReason), textPtrField("filter", w.Filter))
+		jsonField("headers", []byte(h)), textPtrField("disabled_reason", w.DisabledReason), textPtrField("filter", w.Filter), textField("ordering", w.Ordering))
 }
 
 func nullInt(n *int) any {
@@ -106,9 +110,9 @@ func (q *Queries) CreateWebhook(ctx context.Context, w *fluxhook.Webhook) error 
 	if err := checkWebhook(w, events, headers); err != nil {
 		return err
 	}
-	_, err = q.w.ExecContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+	_, err = q.w.ExecContext(ctx, `INSERT INTO webhooks (`+webhookCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
 		w.ID, w.UserID, w.URL, events, nullString(w.Description), w.IsActive, w.SecretEnc, w.PrevSecretEnc, q.d.tp(w.PrevSecretExpires),
-		nullInt(w.RateLimitPerSecond), headers, nullString(w.DisabledReason), q.d.tp(w.FailingSince), q.d.t(w.CreatedAt), q.d.t(w.UpdatedAt), nullString(w.Filter))
+		nullInt(w.RateLimitPerSecond), headers, nullString(w.DisabledReason), q.d.tp(w.FailingSince), q.d.t(w.CreatedAt), q.d.t(w.UpdatedAt), nullString(w.Filter), nullStr(w.Ordering))
 	if isUnique(err) {
 		return errWebhookExists
 	}
@@ -169,9 +173,9 @@ func (q *Queries) UpdateWebhook(ctx context.Context, w *fluxhook.Webhook) error 
 	w.PrevSecretExpires, w.FailingSince = tsp(w.PrevSecretExpires), tsp(w.FailingSince)
 	res, err := q.w.ExecContext(ctx, `UPDATE webhooks SET url = $2, events = $3, description = $4, is_active = $5,
 		secret_enc = $6, prev_secret_enc = $7, prev_secret_expires_at = $8, rate_limit_per_second = $9, headers = $10,
-		disabled_reason = $11, failing_since = $12, updated_at = $13, filter = $14 WHERE id = $1`,
+		disabled_reason = $11, failing_since = $12, updated_at = $13, filter = $14, ordering = $15 WHERE id = $1`,
 		w.ID, w.URL, events, nullString(w.Description), w.IsActive, w.SecretEnc, w.PrevSecretEnc, q.d.tp(w.PrevSecretExpires),
-		nullInt(w.RateLimitPerSecond), headers, nullString(w.DisabledReason), q.d.tp(w.FailingSince), q.d.t(w.UpdatedAt), nullString(w.Filter))
+		nullInt(w.RateLimitPerSecond), headers, nullString(w.DisabledReason), q.d.tp(w.FailingSince), q.d.t(w.UpdatedAt), nullString(w.Filter), nullStr(w.Ordering))
 	if err != nil {
 		return wrapErr("update webhook", err)
 	}

@@ -25,7 +25,7 @@ func checkWebhook(t *testing.T, got, want *fluxhook.Webhook) {
 	if got.ID != want.ID || got.UserID != want.UserID || got.URL != want.URL || !slices.Equal(got.Events, want.Events) ||
 		!sameStr(got.Description, want.Description) || got.IsActive != want.IsActive || !sameInt ||
 		!maps.Equal(got.Headers, want.Headers) || (got.Headers == nil) != (want.Headers == nil) ||
-		!sameStr(got.DisabledReason, want.DisabledReason) || !sameStr(got.Filter, want.Filter) || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
+		!sameStr(got.DisabledReason, want.DisabledReason) || !sameStr(got.Filter, want.Filter) || got.Ordering != want.Ordering || !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
 		!bytes.Equal(got.SecretEnc, want.SecretEnc) || !bytes.Equal(got.PrevSecretEnc, want.PrevSecretEnc) ||
 		(got.PrevSecretEnc == nil) != (want.PrevSecretEnc == nil) ||
 		!sameTime(got.PrevSecretExpires, want.PrevSecretExpires) || !sameTime(got.FailingSince, want.FailingSince) {
@@ -66,6 +66,7 @@ func TestWebhooks(t *testing.T) {
 		full.Headers = map[string]string{"X-Tenant": "acme", "Authorization": "Bearer t"}
 		full.DisabledReason = strp("too many failures")
 		full.Filter = strp(`data.amount > 100 && data.currency == "EUR"`)
+		full.Ordering = fluxhook.OrderingFIFO
 		full.PrevSecretEnc = []byte("sealed-old")
 		full.PrevSecretExpires = timep(c.Now().Add(24 * time.Hour))
 		full.FailingSince = timep(c.Now().Add(-time.Hour))
@@ -145,6 +146,7 @@ func TestWebhooks(t *testing.T) {
 		full.URL = "https://a.example/full2"
 		full.Events = []string{"*"}
 		full.Description, full.RateLimitPerSecond, full.Headers, full.DisabledReason, full.Filter = nil, nil, nil, nil, nil
+		full.Ordering = ""
 		full.PrevSecretEnc, full.PrevSecretExpires, full.FailingSince = nil, nil, nil
 		full.SecretEnc = []byte("sealed-new")
 		full.IsActive = true
@@ -165,6 +167,7 @@ func TestWebhooks(t *testing.T) {
 		bare.Headers = map[string]string{"X-A": "1"}
 		bare.DisabledReason = strp("endpoint gone")
 		bare.Filter = strp("has(data.plan) &&\n  data.plan in ['pro', 'team']")
+		bare.Ordering = fluxhook.OrderingFIFO
 		bare.IsActive = false
 		bare.PrevSecretEnc = []byte{0, 1, 2}
 		bare.PrevSecretExpires = timep(c.Now().Add(time.Hour))

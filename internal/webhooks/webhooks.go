@@ -73,6 +73,8 @@ type Input struct {
 	Headers            *map[string]string `json:"headers"`
 	// Filter is a CEL expression (package filter); "" or null removes it.
 	Filter Optional[string] `json:"filter"`
+	// Ordering is "fifo" for ordered delivery; "none" or null turns it off.
+	Ordering Optional[string] `json:"ordering"`
 }
 
 // Optional is a field that may be absent, null or a value: on update,
@@ -165,6 +167,16 @@ func (s *Service) apply(ctx context.Context, w *fluxhook.Webhook, in Input, crea
 				details["filter"] = fe.Message
 			}
 			w.Filter = &src
+		}
+	}
+	if in.Ordering.Set {
+		switch o := in.Ordering.Value; {
+		case o == nil || *o == "none":
+			w.Ordering = ""
+		case *o == fluxhook.OrderingFIFO:
+			w.Ordering = fluxhook.OrderingFIFO
+		default:
+			details["ordering"] = "must be \"fifo\" (events one at a time, in the order they were accepted, per ordering key) or \"none\", not \"" + truncate(*o, 64) + "\""
 		}
 	}
 	if in.Secret != nil {

@@ -47,6 +47,20 @@ type Job struct {
 	UserID  string
 	// EventAt is the event's timestamp, for the event-to-delivery latency.
 	EventAt time.Time
+	// Order, set by the dispatcher for a webhook with ordering "fifo",
+	// sends the job to the ordered lane (package ordered) instead of
+	// DELIVERIES. It is not encoded: an ordered job never travels
+	// through a stream.
+	Order *Order
+}
+
+// Order is an ordered job's place: its ordering key, and its event's
+// place in the order of acceptance (the EVENTS stream sequence of the
+// event's message and the event's index in it).
+type Order struct {
+	Key   string
+	Seq   uint64
+	Index int
 }
 
 // jobHeader is the encoded job without its payload, which EncodeJob

@@ -12,7 +12,9 @@ export class EventsManager {
   publish(event: string, data: unknown, options: PublishEventOptions = {}): Promise<PublishEventResponse> {
     const headers: Record<string, string> = {};
     if (options.idempotencyKey !== undefined) headers["Idempotency-Key"] = options.idempotencyKey;
-    return this.fetch.post("/api/v1/events", { event, data }, { headers });
+    const body: Record<string, unknown> = { event, data };
+    if (options.orderingKey !== undefined) body.ordering_key = options.orderingKey;
+    return this.fetch.post("/api/v1/events", body, { headers });
   }
 
   /**

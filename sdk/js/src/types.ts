@@ -145,6 +145,8 @@ export interface Webhook {
   headers?: Record<string, string>;
   /** A CEL expression over the event; only events for which it is true are delivered. */
   filter?: string;
+  /** "fifo": events arrive one at a time, in the order accepted, per ordering key. Absent: no ordering. */
+  ordering?: "fifo";
   disabled_reason?: string;
   created_at: string;
   updated_at: string;
@@ -160,6 +162,8 @@ export interface CreateWebhookRequest {
   headers?: Record<string, string>;
   /** A CEL expression over the event, e.g. `data.amount > 100 && data.currency == "EUR"`; null or "" for none. */
   filter?: string | null;
+  /** "fifo" for ordered delivery (per `orderingKey` of published events); "none" or null for none. */
+  ordering?: "fifo" | "none" | null;
 }
 
 export interface UpdateWebhookRequest {
@@ -172,6 +176,8 @@ export interface UpdateWebhookRequest {
   headers?: Record<string, string>;
   /** Replaces the filter; null or "" removes it; absent leaves it as it is. */
   filter?: string | null;
+  /** "fifo" turns ordered delivery on; "none" or null turns it off; absent leaves it as it is. */
+  ordering?: "fifo" | "none" | null;
 }
 
 export interface ListWebhooksResponse {
@@ -335,6 +341,11 @@ export type RevokeInvitationResponse = MessageResponse;
 export interface PublishEventOptions {
   /** Makes retries safe: the same key from the same user within 24 h is stored once. */
   idempotencyKey?: string;
+  /**
+   * Webhooks with ordering "fifo" get the events of one key (e.g. a customer id) in the
+   * order they were accepted, other keys in parallel. 1 to 256 bytes.
+   */
+  orderingKey?: string;
 }
 
 export interface PublishEventResponse {
@@ -349,6 +360,8 @@ export interface PublishEventRequest {
   data: unknown;
   /** Makes a retry of the batch safe for this event: the same id from the same user within 24 h is stored once. */
   id?: string;
+  /** As `orderingKey` of a single publish: the event's sequence for webhooks with ordering "fifo". */
+  ordering_key?: string;
 }
 
 export interface PublishEventsRequest {
