@@ -39,7 +39,15 @@ type Options struct {
 	// origin is the dashboard's, whatever Host a proxy in front sends,
 	// and https there makes the session cookie Secure.
 	PublicURL string
+	// RequestTimeout bounds one request's wait for what it depends on
+	// (default DefaultRequestTimeout); it must exceed the outbound
+	// timeout of POST /webhooks/{id}/test, whose answer reports a slow
+	// endpoint itself.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is Options.RequestTimeout's default.
+const DefaultRequestTimeout = 15 * time.Second
 
 // Deps are the server's collaborators.
 type Deps struct {
@@ -97,6 +105,9 @@ func New(d Deps, opts Options) *Server {
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = DefaultPublishTimeout
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &Server{replays: d.Replays, deliveries: d.Deliveries, attempts: d.Attempts, log: d.Attempts, accounts: d.Accounts, keys: d.Keys, webhooks: d.Webhooks, keyLimiter: d.KeyLimiter, tokens: d.Tokens, authLimiter: d.AuthLimiter, events: d.Events, logger: d.Logger,
 		metrics: newHTTPMetrics(d.Registry), opts: opts}
 	api := secure(s.cors(s.limitHeaders(s.limitBody(s.routes()))))
@@ -117,19 +128,18 @@ type jsonMux struct {
 	s *Server
 }
 
-// requestBound is how long one API request may wait for what it depends
-// on. Without it a database that hangs rather than refuses (a network
-// partition, a frozen server) held every request that needed it, POST
-// /events included once its client key left the cache, until the
-// client or the server's WriteTimeout gave up: make chaos's
-// pg-unreachable saw publishes unanswered after 30 s. With it they are
-// answered 503 with Retry-After, as when the database refuses. POST
-// /events waits for JetStream within it (PublishTimeout, 10 s).
-const requestBound = 15 * time.Second
-
+// handle routes pattern to h. Every request waits at most
+// Options.RequestTimeout for what it depends on. Without it a database
+// that hangs rather than refuses (a network partition, a frozen server)
+// held every request that needed it, POST /events included once its
+// client key left the cache, until the client or the server's
+// WriteTimeout gave up: make chaos's pg-unreachable saw publishes
+// unanswered after 30 s. With it they are answered 503 with
+// Retry-After, as when the database refuses. POST /events waits for
+// JetStream within it (PublishTimeout, 10 s).
 func (m jsonMux) handle(pattern string, h handlerFunc) {
 	m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), requestBound)
+		ctx, cancel := context.WithTimeout(r.Context(), m.s.opts.RequestTimeout)
 		defer cancel()
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			if fluxhook.ErrorKind(err) == fluxhook.KindInternal && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {

@@ -113,7 +113,10 @@ func (p *Process) AddAPI(ctx context.Context, s *Shared, o APIOptions) (*API, er
 		Deliveries: manual, Attempts: s.DB,
 		Replays: replay.NewService(s.DB, func(ctx context.Context) (time.Time, bool, error) { return events.EventsKept(ctx, s.JetStream) },
 			cfg.EventRetention, nil)},
-		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}, UserAgent: s.UserAgent, PublicURL: cfg.PublicURL})
+		httpapi.Options{MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies, AuthRateLimit: cfg.AuthRateLimit, CORSOrigins: []string{"*"}, UserAgent: s.UserAgent, PublicURL: cfg.PublicURL,
+			// A webhook test waits for the endpoint up to the delivery
+			// timeout and reports a slow one itself.
+			RequestTimeout: max(httpapi.DefaultRequestTimeout, cfg.DeliveryTimeout+5*time.Second)})
 	ln, err := lifecycle.Listen(cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("FLUXHOOK_HTTP_ADDR: %w", err)
