@@ -20,6 +20,20 @@ type JobPublisher interface {
 // webhooks keeps a bounded number of publishes in flight.
 const publishChunk = 1000
 
+// inChunks hands jobs to store publishChunk at a time, each call within
+// 30 s, and stops at the first failure.
+func inChunks(ctx context.Context, jobs []wire.Job, store func(context.Context, []wire.Job) error) error {
+	for start := 0; start < len(jobs); start += publishChunk {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := store(cctx, jobs[start:min(start+publishChunk, len(jobs))])
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Metrics are the dispatcher's metrics.
 type Metrics struct {
 	events  *prometheus.CounterVec
@@ -158,27 +172,15 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) {
 		jobs, parked = d.circuits.split(jobs)
 	}
 	for at, pj := range parked {
-		for start := 0; start < len(pj); start += publishChunk {
-			end := min(start+publishChunk, len(pj))
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := d.deferrer.DeferJobs(pctx, pj[start:end], at)
-			cancel()
-			if err != nil {
-				d.fail(msg, evs, err)
-				return
-			}
-		}
-		d.metrics.parked.Add(float64(len(pj)))
-	}
-	for start := 0; start < len(jobs); start += publishChunk {
-		end := min(start+publishChunk, len(jobs))
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := d.pub.PublishJobs(pctx, jobs[start:end])
-		cancel()
-		if err != nil {
+		if err := inChunks(ctx, pj, func(ctx context.Context, c []wire.Job) error { return d.deferrer.DeferJobs(ctx, c, at) }); err != nil {
 			d.fail(msg, evs, err)
 			return
 		}
+		d.metrics.parked.Add(float64(len(pj)))
+	}
+	if err := inChunks(ctx, jobs, d.pub.PublishJobs); err != nil {
+		d.fail(msg, evs, err)
+		return
 	}
 	if err := msg.Ack(); err != nil {
 		// The jobs are stored; a redelivery stores them again.

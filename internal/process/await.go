@@ -29,10 +29,7 @@ const (
 // permanent reports true (a setting that no wait can fix) ends the wait
 // at once; so does the end of ctx, with ctx's error.
 func (p *Process) await(ctx context.Context, what string, permanent func(error) bool, try func(ctx context.Context) error) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = awaitFirstWait
-	b.MaxInterval = awaitMaxWait
-	b.MaxElapsedTime = 0
+	b := awaitBackoff(0)
 	attempts := 0
 	p.Health.Waiting("waiting for " + what)
 	err := backoff.RetryNotify(func() error {
@@ -59,6 +56,16 @@ func (p *Process) await(ctx context.Context, what string, permanent func(error) 
 	}
 	p.Health.Waiting("")
 	return nil
+}
+
+// awaitBackoff is the waits between tries of a dependency, for at most
+// maxElapsed in all (0: for ever).
+func awaitBackoff(maxElapsed time.Duration) *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = awaitFirstWait
+	b.MaxInterval = awaitMaxWait
+	b.MaxElapsedTime = maxElapsed
+	return b
 }
 
 // forOperators drops the sentence a *fluxhook.Error carries for API

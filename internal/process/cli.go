@@ -71,10 +71,7 @@ func Serve(ctx context.Context, name string, args []string, getenv func(string) 
 // waited for (with backoff, each wait reported) for up to migrateWait;
 // a URL that does not parse or refused credentials end it at once.
 func Migrate(ctx context.Context, cfg config.Config, stdout io.Writer) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = awaitFirstWait
-	b.MaxInterval = awaitMaxWait
-	b.MaxElapsedTime = migrateWait
+	b := awaitBackoff(migrateWait)
 	permanent := permanentDB(!cfg.IsPostgres())
 	var applied []string
 	err := backoff.RetryNotify(func() error {
