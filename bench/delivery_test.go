@@ -593,23 +593,39 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 	var accepted, acceptedInWindow, missed atomic.Int64
 	var errs errorsSeen
 	var next atomic.Int64
-	publish := func() {
-		n := int(next.Add(1))
-		key := keys[n%len(keys)]
-		// Requests under way when the run ends finish (the client's
-		// timeout bounds them): cancelling them would make the API log
-		// a failed publish that is only ours.
-		path, body, events := "/events", bodies[n%len(bodies)], int64(1)
-		if sc.batch > 0 {
-			path, body, events = "/events/batch", batchBody(bodies, n*sc.batch, sc.batch), int64(sc.batch)
+	path := "/events"
+	if sc.batch > 0 {
+		path = "/events/batch"
+	}
+	// One publisher (one keep-alive connection) per goroutine, each
+	// with a client key of the run's in turn.
+	var pubs atomic.Int64
+	newPub := func() *publisher {
+		p, err := newPublisher(in.api, path, keys[int(pubs.Add(1))%len(keys)])
+		if err != nil {
+			b.Fatal(err)
 		}
-		code, err := in.call(context.Background(), "POST", path, key, body, nil)
+		return p
+	}
+	publish := func(p *publisher) {
+		n := int(next.Add(1))
+		// Requests under way when the run ends finish (the publisher's
+		// deadline bounds them): cutting them would make the API log a
+		// failed publish that is only ours.
+		body, events := bodies[n%len(bodies)], int64(1)
+		if sc.batch > 0 {
+			body, events = batchBody(bodies, n*sc.batch, sc.batch), int64(sc.batch)
+		}
+		code, msg, err := p.post(body)
 		if code == http.StatusAccepted {
 			accepted.Add(events)
 			if n := time.Now().UnixNano(); n >= win.from && n < win.to {
 				acceptedInWindow.Add(events)
 			}
 			return
+		}
+		if err == nil {
+			err = fmt.Errorf("POST %s: %d: %s", path, code, bytes.TrimSpace(msg))
 		}
 		errs.add(err)
 		time.Sleep(10 * time.Millisecond)
@@ -618,12 +634,14 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 	if sc.rate == 0 {
 		for range sc.publishers {
 			wg.Go(func() {
+				p := newPub()
+				defer p.close()
 				for ctx.Err() == nil {
 					if !sc.uncapped && accepted.Load()*perEvent-(rcv.healthy.Load()-base) > backlogCap {
 						time.Sleep(time.Millisecond)
 						continue
 					}
-					publish()
+					publish(p)
 				}
 			})
 		}
@@ -650,12 +668,14 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 		})
 		for range sc.publishers {
 			wg.Go(func() {
+				p := newPub()
+				defer p.close()
 				for {
 					select {
 					case <-ctx.Done():
 						return
 					case <-tokens:
-						publish()
+						publish(p)
 					}
 				}
 			})
