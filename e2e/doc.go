@@ -18,7 +18,9 @@
 // FLUXHOOK_E2E_LOG_LEVEL (default warn) sets the processes' log level,
 // whose output a failing test shows; FLUXHOOK_E2E_BINDIR points at
 // binaries built beforehand (api, dispatcher, worker, fluxhook and
-// nats-server) instead of building them.
+// nats-server) instead of building them; FLUXHOOK_E2E_KEEP_LOGS names a
+// directory where every process's whole output is written at the end of
+// its test, passing or not.
 //
 // The chaos runner (chaos_test.go, make chaos) and the soak
 // (soak_test.go, make soak) run the production layout — api x2,

@@ -103,6 +103,7 @@ func StartChaosCluster(t testing.TB, maxFileStore int64) *ChaosCluster {
 			if t.Failed() {
 				t.Logf("nats-server %s output (last 2 KiB):\n%s", n.Name, n.Log.Tail(2<<10))
 			}
+			keepLog(t, "nats-"+n.Name, n.Log)
 		}
 	})
 	for _, n := range c.Nodes {

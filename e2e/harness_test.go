@@ -276,8 +276,30 @@ func newProc(t testing.TB, name string, env map[string]string) *Proc {
 		if t.Failed() {
 			t.Logf("%s output (last 8 KiB):\n%s", p.Name, p.Log.Tail(8<<10))
 		}
+		keepLog(t, p.Name, p.Log)
 	})
 	return p
+}
+
+// keepLog writes a process's whole output to FLUXHOOK_E2E_KEEP_LOGS/<test>-<name>.log
+// when that is set (passing runs too): a fault that shows only
+// sometimes, such as a pause in chaos, is read from every process's own
+// account of it. Logs of processes of the same name in one test are
+// appended.
+func keepLog(t testing.TB, name string, l *lockedBuffer) {
+	dir := os.Getenv("FLUXHOOK_E2E_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	file := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+name+".log")
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = f.WriteString(l.String())
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Logf("keep %s's log: %v", name, err)
+	}
 }
 
 func (p *Proc) start() {
