@@ -2,8 +2,14 @@ package events
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/fluxhook/fluxhook/internal/wire"
 )
 
 // committer is group commit over JetStream: items handed to it while a
@@ -16,13 +22,26 @@ import (
 // each; the messages of a round are stored concurrently. Each item's
 // caller learns how its own message fared, so every promise is kept per
 // item, never per message.
+//
+// A store that gets no answer within tryTimeout is tried again, until
+// timeout: when a clustered stream's leader dies, a message sent to it
+// just before is never answered, and the new leader, elected within
+// seconds, takes only what is sent after. Waiting out the whole timeout
+// held every item behind that round too (a dispatcher stalled 10 s in
+// make chaos's nats-kill-one, though DELIVERIES had a leader again after
+// five). A try that was stored but whose answer was lost is then stored
+// twice: the jobs in it are delivered twice with the same webhook-id,
+// which at-least-once allows; a schedule is stored under the same
+// subject, which replaces it.
 type committer struct {
 	// store stores one message made of items, all with key, and returns
-	// once it is stored (or could not be).
-	store    func(ctx context.Context, key string, items [][]byte) error
-	maxItems int
-	maxBytes int
-	timeout  time.Duration // of one message's store
+	// once it is stored (or could not be). id is the message's own, the
+	// same on every try of it.
+	store      func(ctx context.Context, key, id string, items [][]byte) error
+	maxItems   int
+	maxBytes   int
+	timeout    time.Duration // of one message's store, all tries
+	tryTimeout time.Duration // of one try; zero: defaultTryTimeout
 
 	mu    sync.Mutex
 	queue []*commitItem
@@ -114,13 +133,50 @@ func (c *committer) round(batch []*commitItem) {
 			for i, it := range msg {
 				data[i] = it.data
 			}
-			err := c.store(ctx, msg[0].key, data)
+			err := c.tries(ctx, msg[0].key, wire.NewID(), data)
 			for _, it := range msg {
 				it.done <- err
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// defaultTryTimeout is committer.tryTimeout's default: far above a
+// store's time under load (milliseconds; an fsync stalled by a busy
+// disk, hundreds), and below a Raft election's (4-9 s in nats-server).
+const defaultTryTimeout = 2 * time.Second
+
+// tries stores one message, trying again after a try that went
+// unanswered or found no stream to answer, until ctx ends.
+func (c *committer) tries(ctx context.Context, key, id string, data [][]byte) error {
+	per := c.tryTimeout
+	if per <= 0 {
+		per = defaultTryTimeout
+	}
+	wait := 50 * time.Millisecond
+	for {
+		tctx, cancel := context.WithTimeout(ctx, per)
+		err := c.store(tctx, key, id, data)
+		cancel()
+		if err == nil || !(unanswered(ctx, err) || electing(err)) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// electing reports whether a publish found no server taking the
+// stream's messages: its leader is being elected.
+func electing(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // messages splits batch into messages: by key, in the order the items

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // recordingStore is a committer's store that keeps what each message
@@ -20,7 +22,7 @@ type recordingStore struct {
 	fail     func(items [][]byte) error
 }
 
-func (r *recordingStore) store(ctx context.Context, key string, items [][]byte) error {
+func (r *recordingStore) store(ctx context.Context, key, _ string, items [][]byte) error {
 	if r.hold != nil {
 		select {
 		case <-r.hold:
@@ -153,5 +155,58 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestCommitterTriesAgainWhenUnanswered: a store that gets no answer (a
+// stream leader that died with the message) is tried again with the same
+// message id, well before the message's whole timeout, and an election's
+// "no responders" likewise; a refusal is not tried again.
+func TestCommitterTriesAgainWhenUnanswered(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		ids   []string
+		tries int
+	)
+	first := []error{nil, nats.ErrNoResponders}
+	for _, firstErr := range first {
+		mu.Lock()
+		ids, tries = nil, 0
+		mu.Unlock()
+		c := &committer{maxItems: 10, maxBytes: 1 << 20, timeout: time.Minute, tryTimeout: 100 * time.Millisecond,
+			store: func(ctx context.Context, _, id string, _ [][]byte) error {
+				mu.Lock()
+				tries++
+				n := tries
+				ids = append(ids, id)
+				mu.Unlock()
+				if n == 1 {
+					if firstErr != nil {
+						return firstErr
+					}
+					<-ctx.Done() // never answered
+					return ctx.Err()
+				}
+				return nil
+			}}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.add(ctx, "", []byte("a"))
+		cancel()
+		if err != nil {
+			t.Fatalf("first try %v: add: %v, want stored by a second try", firstErr, err)
+		}
+		mu.Lock()
+		if tries != 2 || ids[0] == "" || ids[0] != ids[1] {
+			t.Fatalf("first try %v: tries %d with ids %q, want 2 with one id", firstErr, tries, ids)
+		}
+		mu.Unlock()
+	}
+
+	refused := errors.New("maximum messages exceeded")
+	n := 0
+	c := &committer{maxItems: 10, maxBytes: 1 << 20, timeout: time.Minute, tryTimeout: 100 * time.Millisecond,
+		store: func(context.Context, string, string, [][]byte) error { n++; return refused }}
+	if err := c.add(context.Background(), "", []byte("a")); !errors.Is(err, refused) || n != 1 {
+		t.Fatalf("a refusal: %v after %d tries, want it after 1", err, n)
 	}
 }

@@ -201,7 +201,7 @@ func (p *Publisher) PublishEvents(ctx context.Context, es []fluxhook.Event) (sto
 }
 
 // storeEvents stores one pack of events.
-func (p *Publisher) storeEvents(ctx context.Context, _ string, events [][]byte) error {
+func (p *Publisher) storeEvents(ctx context.Context, _, _ string, events [][]byte) error {
 	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: EventPackSubject, Data: wire.AppendPack(nil, events...)},
 		jetstream.WithExpectStream(StreamEvents))
 	return err
@@ -225,7 +225,7 @@ func (p *Publisher) PublishJobs(ctx context.Context, jobs []wire.Job) error {
 }
 
 // storeJobs stores one pack of jobs.
-func (p *Publisher) storeJobs(ctx context.Context, _ string, jobs [][]byte) error {
+func (p *Publisher) storeJobs(ctx context.Context, _, _ string, jobs [][]byte) error {
 	_, err := p.js.PublishMsg(ctx, &nats.Msg{Subject: PackSubject, Data: wire.AppendPack(nil, jobs...)},
 		jetstream.WithExpectStream(StreamDeliveries))
 	return err
@@ -281,16 +281,16 @@ func (p *Publisher) schedule(ctx context.Context, job wire.Job, at time.Time) er
 }
 
 // storeSchedule stores one pack of jobs due at the unix second due. The
-// schedule's subject is unique: a second schedule on a subject replaces
-// the first.
-func (p *Publisher) storeSchedule(ctx context.Context, due string, jobs [][]byte) error {
+// schedule's subject is the message's id: a second schedule on a
+// subject replaces the first, so a try again stores it once.
+func (p *Publisher) storeSchedule(ctx context.Context, due, id string, jobs [][]byte) error {
 	sec, err := strconv.ParseInt(due, 10, 64)
 	if err != nil {
 		return err
 	}
 	// No Nats-Schedule-Rollup: it would purge every other job waiting
 	// on the target subject.
-	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: schedulesPrefix + wire.NewID(), Data: wire.AppendPack(nil, jobs...)},
+	_, err = p.js.PublishMsg(ctx, &nats.Msg{Subject: schedulesPrefix + id, Data: wire.AppendPack(nil, jobs...)},
 		jetstream.WithScheduleAt(time.Unix(sec, 0)),
 		jetstream.WithScheduleTarget(PackSubject),
 		jetstream.WithExpectStream(StreamDeliveries),
