@@ -122,9 +122,11 @@ func deliveryBody(id string, t time.Time) []byte {
 //     one_to_one's 1,000 webhooks, and <db>/lone: 20 events a second, one
 //     at a time: latency, p50, p99 and the longest;
 //   - <db>/ingest: one_to_one with publishers that never wait for the
-//     pipeline: the events a second the API accepts beside it, and
-//     <db>/ingest_batch the same through POST /events/batch, ingestBatch
-//     events a request;
+//     pipeline: the events a second the API accepts beside it,
+//     <db>/ingest_only the same with events no webhook subscribes to (the
+//     API's own capacity on these cores, the dispatcher still reading
+//     each event), and <db>/ingest_batch the same as ingest through POST
+//     /events/batch, ingestBatch events a request;
 //   - <db>/dead: as sustained with 10 of the 20 endpoints refusing
 //     connections: the 10 healthy ones' deliveries a second, and their
 //     ratio to <db>/dead_alone's, the same 10 webhooks alone;
@@ -218,6 +220,13 @@ func BenchmarkDelivery(b *testing.B) {
 				b.ReportMetric(0, "ns/op")
 				b.ReportMetric(r.events, "events/s")
 				b.ReportMetric(r.deliveries, "deliveries/s")
+			})
+			b.Run("ingest_only", func(b *testing.B) {
+				r := ingestOnly(b, db)
+				logOnce(b, r.detail())
+				b.ReportMetric(0, "ns/op")
+				b.ReportMetric(r.events, "events/s")
+				b.ReportMetric(r.cpuPerEvent(), "fluxhook_cpu_µs/event")
 			})
 			b.Run("ingest_batch", func(b *testing.B) {
 				r := ingestBatched(b, db)
@@ -395,10 +404,13 @@ type scenario struct {
 	dead     int // endpoints refusing connections
 	// oneToOne subscribes each webhook to an event name of its own and
 	// sends each event to one of them, in turn: the multi-tenant shape.
-	oneToOne   bool
-	rate       float64 // events a second; 0: as fast as delivered (backlogCap)
-	uncapped   bool    // with rate 0: as fast as accepted, no backlogCap
-	batch      int     // events per request through POST /events/batch; 0: POST /events
+	oneToOne bool
+	rate     float64 // events a second; 0: as fast as delivered (backlogCap)
+	uncapped bool    // with rate 0: as fast as accepted, no backlogCap
+	batch    int     // events per request through POST /events/batch; 0: POST /events
+	// unmatched publishes, once the webhooks are warm, events no webhook
+	// subscribes to: the API and the dispatcher's read with no delivery.
+	unmatched  bool
 	publishers int
 	warm       time.Duration
 	measure    time.Duration
@@ -434,6 +446,13 @@ func (r loadResult) cpuPerDelivery() float64 {
 		return 0
 	}
 	return r.cpu.fluxhook * 1e6 / r.deliveries
+}
+
+func (r loadResult) cpuPerEvent() float64 {
+	if r.events <= 0 {
+		return 0
+	}
+	return r.cpu.fluxhook * 1e6 / r.events
 }
 
 func paced(b *testing.B, db string) loadResult {
@@ -477,6 +496,15 @@ func lone(b *testing.B, db string) loadResult {
 func ingest(b *testing.B, db string) loadResult {
 	return once(db+"/ingest", func() loadResult {
 		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, uncapped: true, publishers: oneToOnePublishers, warm: time.Second, measure: ingestMeasure})
+	})
+}
+
+// ingestOnly is ingest with events no webhook subscribes to: what the
+// API accepts, one event a request, when the two cores are not also
+// delivering (the dispatcher still reads and matches each event).
+func ingestOnly(b *testing.B, db string) loadResult {
+	return once(db+"/ingest_only", func() loadResult {
+		return runLoad(b, scenario{db: db, webhooks: oneToOneWebhooks, oneToOne: true, uncapped: true, unmatched: true, publishers: oneToOnePublishers, warm: time.Second, measure: ingestMeasure})
 	})
 }
 
@@ -585,6 +613,9 @@ func runLoad(b *testing.B, sc scenario) loadResult {
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // probes' stragglers
+	if sc.unmatched {
+		bodies = [][]byte{[]byte(`{"event":"bench.unmatched","data":` + eventData + `}`)}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -740,7 +771,7 @@ func report(dbs []string) string {
 	for _, db := range dbs {
 		base, haveBase := lookup[loadResult](db + "/sustained")
 		alone, haveAlone := lookup[loadResult](db + "/dead_alone")
-		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_batch", "dead_alone", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_only", "ingest_batch", "dead_alone", "dead", "hanging"} {
 			r, ok := lookup[loadResult](db + "/" + name)
 			if !ok {
 				continue
@@ -799,13 +830,13 @@ func report(dbs []string) string {
 		}
 		fmt.Fprintf(&sb, "JetStream: embedded, sync %s (FLUXHOOK_BENCH_NATS_SYNC_INTERVAL)\n", syncMode)
 	}
-	fmt.Fprintf(&sb, "paced_1to1: %d events/s, each to one of %d webhooks; lone: %d events/s, one at a time, to one of %d; ingest: as one_to_one, the %d publishers never waiting for deliveries (events/s is what the API accepted); ingest_batch: the same through POST /events/batch, %d events a request from %d publishers\n",
+	fmt.Fprintf(&sb, "paced_1to1: %d events/s, each to one of %d webhooks; lone: %d events/s, one at a time, to one of %d; ingest: as one_to_one, the %d publishers never waiting for deliveries (events/s is what the API accepted); ingest_only: the same with events no webhook subscribes to (the API and the dispatcher's read, no delivery); ingest_batch: the same through POST /events/batch, %d events a request from %d publishers\n",
 		pacedRate, oneToOneWebhooks, loneRate, oneToOneWebhooks, oneToOnePublishers, ingestBatch, ingestBatchPublishers)
 	fmt.Fprintf(&sb, "paced: %d events/s to %d webhook; sustained: %d webhooks on \"*\", publishers wait while more than %d deliveries are outstanding; hanging: %d of %d endpoints never answer (FLUXHOOK_DELIVERY_TIMEOUT=%s)\n",
 		pacedRate, pacedWebhooks, loadWebhooks, backlogCap, hangingHooks, loadWebhooks, deliveryTimeout)
 	sb.WriteString("latency: from the body's timestamp (set by the API on accepting the event, millisecond precision, so up to 1 ms high) to arrival at the receiver\n")
 	for _, db := range dbs {
-		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_batch", "dead", "hanging"} {
+		for _, name := range []string{"paced", "sustained", "one_to_one", "paced_1to1", "lone", "ingest", "ingest_only", "ingest_batch", "dead", "hanging"} {
 			if r, ok := lookup[loadResult](db + "/" + name); ok {
 				fmt.Fprintf(&sb, "%s/%s: %s", db, name, r.detail())
 			}
