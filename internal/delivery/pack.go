@@ -72,27 +72,54 @@ func (w *Worker) alreadyDelivered(ctx context.Context, msg jetstream.Msg, jobs [
 // deliver makes job's attempt, with one of the attempt slots taken by
 // Handle, and stores its outcome, and returns the verdict. A job put
 // back for a moment (its webhook busy, or rate-limited) waits here, up
-// to three times, rather than being written back to the stream.
+// to three times, rather than being written back to the stream, if one
+// of the waiting places is free.
+//
+// A job that gives its attempt slot back still holds a finishing slot
+// (storing its outcome or its deferral) or a waiting place (sleeping)
+// until it is done: Handle starts a job whenever an attempt slot is
+// free, so a job that held neither would let a pack's jobs pile up as
+// goroutines. That happened in the soak: parked jobs of a hanging
+// endpoint coming due by the thousand each gave the slot back at once
+// and waited for its deferral to be stored, ~14,000 goroutines and
+// ~260 MiB per worker. Now a worker has at most Concurrency +
+// MaxFinishing + waitingPlaces jobs in hand, whatever the backlog. The
+// order is always attempt slot, then finishing slot (never the other
+// way), and waiting places are only taken without waiting, so no cycle
+// of waits can form.
 func (w *Worker) deliver(ctx context.Context, job wire.Job) verdict {
 	for tries := 1; ; tries++ {
 		v, finish := w.try(ctx, &job)
-		if finish != nil {
-			// With every finishing slot taken (outcomes cannot be stored
-			// as fast as attempts end), the attempt slot stays taken too:
-			// attempts stop until outcomes are stored.
-			w.finishSlots <- struct{}{}
+		if finish == nil && v.action == nak && v.delay < time.Second && tries < 3 && w.takeWaitingPlace() {
 			<-w.slots
-			v = finish(ctx)
-			<-w.finishSlots
-			return w.durable(ctx, job, v)
+			w.metrics.outcome(v.outcome)
+			time.Sleep(v.delay)
+			w.slots <- struct{}{}
+			<-w.waiting
+			continue
 		}
+		// With every finishing slot taken (outcomes cannot be stored as
+		// fast as attempts end), the attempt slot stays taken too:
+		// attempts stop until outcomes are stored.
+		w.finishSlots <- struct{}{}
 		<-w.slots
-		if v.action != nak || v.delay >= time.Second || tries >= 3 {
-			return w.durable(ctx, job, v)
+		if finish != nil {
+			v = finish(ctx)
 		}
-		w.metrics.outcome(v.outcome)
-		time.Sleep(v.delay)
-		w.slots <- struct{}{}
+		v = w.durable(ctx, job, v)
+		<-w.finishSlots
+		return v
+	}
+}
+
+// takeWaitingPlace takes one of the places for jobs waiting a moment in
+// the process, if one is free.
+func (w *Worker) takeWaitingPlace() bool {
+	select {
+	case w.waiting <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 

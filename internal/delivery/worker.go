@@ -79,12 +79,12 @@ type Options struct {
 	// late, and a run this replica saw end on another one never writes
 	// an old start.
 	FailingGrace time.Duration
-	// MaxFinishing caps the attempts whose outcome (record, next step)
-	// is being stored after their request ended (default 1024). At the
-	// cap an attempt keeps its slot until it can start storing: while
-	// the database is down a worker goes on delivering this many
-	// attempts, not its whole MaxAckPending, which bounds its memory and
-	// what a crash would send again.
+	// MaxFinishing caps the jobs whose outcome (record, next step) or
+	// deferral is being stored after they gave back their attempt slot
+	// (default 1024). At the cap a job keeps its slot until it can start
+	// storing: while the database is down a worker goes on delivering
+	// this many attempts, not its whole MaxAckPending, which bounds its
+	// memory and what a crash would send again.
 	MaxFinishing int
 	// Now is the clock that decides retries, signatures, slow mode and
 	// health (default time.Now).
@@ -122,7 +122,8 @@ type Worker struct {
 	circuit  circuit
 
 	slots       chan struct{}  // attempts in flight
-	finishSlots chan struct{}  // outcomes being stored
+	finishSlots chan struct{}  // outcomes and deferrals being stored
+	waiting     chan struct{}  // jobs waiting a moment in the process
 	packs       sync.WaitGroup // messages not yet settled
 }
 
@@ -162,6 +163,7 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		keeper:      keeper{every: o.AckWait / 3},
 		slots:       make(chan struct{}, o.Concurrency),
 		finishSlots: make(chan struct{}, o.MaxFinishing),
+		waiting:     make(chan struct{}, o.Concurrency),
 	}
 }
 
