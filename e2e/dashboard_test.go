@@ -359,6 +359,33 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	if secret := tab.eval("the new secret", `document.querySelector('.once input').value`); !strings.HasPrefix(secret, "whsec_") || secret == webhookSecret {
 		t.Fatalf("rotated secret %q", secret)
 	}
+
+	// Replay the last hour from the webhook's page: its progress is
+	// followed to the end, and the fixed endpoint gets the event again
+	// with the same webhook-id.
+	before := len(good.Find(func(q Request) bool { return q.Event == "ui.order_paid" && q.Status == 200 }))
+	tab.do("replay the last hour", chromedp.Click(button("Replay…")), chromedp.WaitVisible(chromedp.CSS(`form[aria-label="Replay events"]`)),
+		chromedp.Click(button("Replay")),
+		chromedp.WaitVisible(chromedp.Search(`//section[@aria-label='Replay']//dd[contains(., 'done')]`)),
+		waitText("1 for this webhook"))
+	waitFor(t, 20*time.Second, func() bool {
+		return len(good.Find(func(q Request) bool { return q.Event == "ui.order_paid" && q.Status == 200 })) > before
+	}, "the replayed event at the endpoint")
+	ids := map[string]bool{}
+	for _, q := range good.Find(func(q Request) bool { return q.Event == "ui.order_paid" }) {
+		ids[q.WebhookID] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("the replayed event came with webhook-ids %v, want the original one", ids)
+	}
+
+	// Ordered delivery is set from the form and shown on the page.
+	tab.do("turn ordered delivery on", chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"),
+		chromedp.Click(button("Edit")), chromedp.SetValue(chromedp.CSS(`select[name=ordering]`), "fifo"),
+		chromedp.Click(button("Save changes")), waitText("In order (FIFO per ordering key)"))
+	if _, _, w := call(t, "GET", s.API.API+"/webhooks/"+hookID, nil, s.AdminToken); w["ordering"] != "fifo" {
+		t.Fatalf("the API says ordering %v after the form set it, want fifo", w["ordering"])
+	}
 	tab.screenshot("webhook")
 	tab.checkA11y("webhook")
 	tab.do("the webhook list", chromedp.Navigate(base+"/webhooks"), heading("Webhooks"), waitText("Orders service"), waitText("%"))
@@ -413,9 +440,20 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	colleague.do("signed out for good", chromedp.Navigate(cbase+"/keys"), heading("Sign in to Fluxhook"))
 
 	// A narrow window.
+	// A narrow window: nothing makes the page scroll sideways (wide
+	// tables scroll inside their own box), and the navigation is there.
 	tab.do("narrow", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"))
 	tab.screenshot("narrow")
 	tab.checkA11y("narrow")
+	for _, page := range []struct{ path, h1 string }{
+		{"/webhooks/" + hookID, "Orders service"}, {"/webhooks", "Webhooks"}, {"/deliveries", "Deliveries"},
+		{"/deliveries/" + deliveryID, "Delivery of ui.order_paid"}, {"/keys", "Client keys"}, {"/?hours=1", "Overview"},
+	} {
+		tab.do("narrow "+page.path, chromedp.Navigate(base+page.path), heading(page.h1))
+		if got := tab.eval("overflow at "+page.path, `JSON.stringify([document.documentElement.scrollWidth <= window.innerWidth, [...document.querySelectorAll('nav a')].some((a) => a.getBoundingClientRect().width > 0)])`); got != "[true,true]" {
+			t.Fatalf("at 390 px, %s: [fits the width, navigation visible] = %s", page.path, got)
+		}
+	}
 
 	// The dark scheme keeps its contrast too.
 	dark := chromedp.Action[chromedp.Void](func(ctx context.Context, tt *chromedp.Target) (chromedp.Void, error) {

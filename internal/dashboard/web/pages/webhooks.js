@@ -119,6 +119,10 @@ function webhookForm(hook, onSave, onCancel) {
   const headers = h('textarea', { name: 'headers', rows: '3', spellcheck: 'false' },
     hook && hook.headers ? Object.entries(hook.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '');
   const filterIn = h('textarea', { name: 'filter', rows: '2', maxlength: '1000', spellcheck: 'false' }, hook && hook.filter ? hook.filter : '');
+  const fifo = hook && hook.ordering === 'fifo';
+  const ordering = h('select', { name: 'ordering' },
+    h('option', { value: 'none', selected: !fifo }, 'Unordered (fastest: events in parallel)'),
+    h('option', { value: 'fifo', selected: fifo }, 'In order (FIFO per ordering key)'));
   const active = checkbox('Active (deliveries are sent)', { name: 'is_active', checked: hook ? hook.is_active : true });
   const err = errorBox();
   const submit = h('button', { type: 'submit' }, editing ? 'Save changes' : 'Create webhook');
@@ -133,6 +137,7 @@ function webhookForm(hook, onSave, onCancel) {
     field('Rate limit per second (optional)', rate),
     field('Extra headers (optional)', headers, 'One "Name: value" per line, sent with every delivery.'),
     field('Filter (optional)', filterIn, 'A CEL expression over the event (event, data, id, timestamp, user_id), like data.amount > 100 && data.currency == "EUR": only the events it holds true for are sent. Empty: every subscribed event.'),
+    field('Delivery order', ordering, 'In order: one event at a time per ordering_key, in the order they were accepted; a failing delivery holds only its own key.'),
     active, h('div', { class: 'actions' }, submit, cancel));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -151,6 +156,8 @@ function webhookForm(hook, onSave, onCancel) {
       const filterText = filterIn.value.trim();
       if (filterText) body.filter = filterText;
       else if (editing) body.filter = null; // removes it
+      if (ordering.value === 'fifo') body.ordering = 'fifo';
+      else if (editing) body.ordering = 'none';
     } catch (ex) {
       err.show(ex);
       return;
@@ -187,7 +194,7 @@ export async function webhooksPage(main) {
       h('thead', null, h('tr', null, ['Endpoint', 'Events', 'State', 'Success (24 h)', 'Last attempt'].map((c) => h('th', { scope: 'col' }, c)))),
       h('tbody', null, hooks.webhooks.map((w) => h('tr', null,
         h('th', { scope: 'row' }, h('a', { href: `/webhooks/${w.id}` }, w.description || w.url), w.description ? h('div', { class: 'hint mono' }, w.url) : null),
-        h('td', null, h('span', { class: 'mono' }, w.events.join(', '))),
+        h('td', null, h('span', { class: 'mono' }, w.events.join(', ')), w.ordering === 'fifo' ? h('div', { class: 'hint' }, 'in order (FIFO)') : null),
         h('td', null, stateCell(w)),
         h('td', null, healthCell(byId.get(w.id))),
         h('td', null, lastCell(byId.get(w.id))))))));
@@ -297,6 +304,7 @@ export async function webhookPage(main, [hookId], query) {
       h('dt', null, 'Last attempt'), h('dd', null, lastCell(hh)),
       hook.rate_limit_per_second ? [h('dt', null, 'Rate limit'), h('dd', null, `${hook.rate_limit_per_second} per second`)] : null,
       hook.filter ? [h('dt', null, 'Filter'), h('dd', { class: 'mono' }, hook.filter)] : null,
+      h('dt', null, 'Delivery order'), h('dd', null, hook.ordering === 'fifo' ? 'In order (FIFO per ordering key)' : 'Unordered'),
       hook.headers ? [h('dt', null, 'Extra headers'), h('dd', { class: 'mono' }, Object.entries(hook.headers).map(([k, v]) => h('div', null, `${k}: ${v}`)))] : null,
       h('dt', null, 'Created'), h('dd', null, when(hook.created_at)),
       h('dt', null, 'Id'), h('dd', { class: 'mono' }, hook.id)),
