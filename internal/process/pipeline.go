@@ -57,7 +57,8 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 	s.Bus.Subscribe(cachebus.Webhook, subs.Invalidate)
 	s.Bus.Subscribe(cachebus.User, subs.Invalidate)
 	// Jobs of webhooks with ordering fifo go to the ordered lane's queue.
-	d := dispatch.New(subs, ordered.NewRouter(s.DB, s.Publisher), p.Logger, dispatch.NewMetrics(p.Registry, subs))
+	router := ordered.NewRouter(s.DB, s.Publisher)
+	d := dispatch.New(subs, router, p.Logger, dispatch.NewMetrics(p.Registry, subs))
 	circuits := dispatch.NewCircuits(nil)
 	s.Bus.Subscribe(cachebus.Circuit, circuits.Heard)
 	d.ParkOpenCircuits(circuits, s.Publisher)
@@ -82,7 +83,9 @@ func (p *Process) AddDispatcher(ctx context.Context, s *Shared) error {
 		}
 		return info.NumPending, nil
 	}
-	runner := replay.NewRunner(s.DB, s.JetStream, s.Publisher, backlog, p.Name+"-"+wire.NewID(), p.Logger,
+	// The router: an ordered webhook's replayed events go to its ordered
+	// lane, in acceptance order per key, never beside a live one of it.
+	runner := replay.NewRunner(s.DB, s.JetStream, router, backlog, p.Name+"-"+wire.NewID(), p.Logger,
 		replay.Options{Rate: float64(p.Config.ReplayRate)})
 	p.Add("replays", lifecycle.Func(runner.Run))
 	p.Add("dispatcher", lifecycle.Func(func(ctx context.Context) error {

@@ -222,8 +222,17 @@ func (j *job) events(ctx context.Context) error {
 			if err != nil {
 				continue // the dispatcher could not have delivered it either
 			}
-			j.batch = append(j.batch, wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, j.hook.ID), EventID: e.ID, Event: e.Event,
-				WebhookID: j.hook.ID, Payload: body, UserID: e.UserID, EventAt: e.Timestamp})
+			job := wire.Job{DeliveryID: wire.DeliveryID(e.ID, e.Timestamp, j.hook.ID), EventID: e.ID, Event: e.Event,
+				WebhookID: j.hook.ID, Payload: body, UserID: e.UserID, EventAt: e.Timestamp}
+			if j.hook.Ordering == fluxhook.OrderingFIFO {
+				// An ordered webhook's replayed event joins its key's
+				// queue at the place it was accepted (its EVENTS sequence
+				// and position, as the dispatcher places it), so it goes
+				// before the key's later events still waiting; one still
+				// queued is not queued twice (same delivery id).
+				job.Order = &wire.Order{Key: e.OrderingKey, Seq: k.Seq, Index: i}
+			}
+			j.batch = append(j.batch, job)
 			if len(j.batch) >= j.r.opts.Batch {
 				// Cut inside a message, the run takes it up again from
 				// that message (read again); at its end, from the next.

@@ -261,3 +261,53 @@ func TestRunnerIsPaced(t *testing.T) {
 		t.Errorf("6 jobs at 4 a second took %v", d)
 	}
 }
+
+// TestRunnerPlacesAnOrderedWebhooksEvents: replayed to a FIFO webhook,
+// each event carries its ordering key and its place in EVENTS (the
+// message's sequence and its position in it), as the dispatcher places
+// live ones, so the ordered lane queues it in acceptance order; the
+// jobs of an unordered webhook carry none.
+func TestRunnerPlacesAnOrderedWebhooksEvents(t *testing.T) {
+	f := newFixture(t)
+	f.hook.Ordering = fluxhook.OrderingFIFO
+	if err := f.db.UpdateWebhook(context.Background(), f.hook); err != nil {
+		t.Fatal(err)
+	}
+	log := &jobLog{}
+	r := f.start(t, nil)
+	if done := f.runUntil(t, r.ID, log, nil, replay.Options{Poll: 10 * time.Millisecond}); done.State != fluxhook.ReplayDone {
+		t.Fatalf("replay %+v", done)
+	}
+	got := log.got()
+	if len(got) != len(f.events) {
+		t.Fatalf("%d jobs, want %d", len(got), len(f.events))
+	}
+	byID := map[string]wire.Job{}
+	for _, j := range got {
+		byID[j.DeliveryID] = j
+	}
+	var last uint64
+	for i := range f.events {
+		j, ok := byID[f.deliveryID(i)]
+		if !ok || j.Order == nil {
+			t.Fatalf("event %d: job %+v, want one with its place in EVENTS", i, j)
+		}
+		if j.Order.Key != f.events[i].OrderingKey || j.Order.Index != 0 || j.Order.Seq <= last {
+			t.Fatalf("event %d: order %+v after sequence %d; want its own key, position 0 and a later sequence", i, *j.Order, last)
+		}
+		last = j.Order.Seq
+	}
+
+	f.hook.Ordering = ""
+	if err := f.db.UpdateWebhook(context.Background(), f.hook); err != nil {
+		t.Fatal(err)
+	}
+	log = &jobLog{}
+	r = f.start(t, nil)
+	f.runUntil(t, r.ID, log, nil, replay.Options{Poll: 10 * time.Millisecond})
+	for _, j := range log.got() {
+		if j.Order != nil {
+			t.Fatalf("unordered webhook's job %s carries an order %+v", j.DeliveryID, *j.Order)
+		}
+	}
+}
