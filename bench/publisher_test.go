@@ -112,7 +112,7 @@ func (p *publisher) roundTrip(body []byte) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("publisher: bad status line %q", line)
 	}
-	length, closing := -1, false
+	length, closing, chunked := -1, false, false
 	for {
 		h, err := p.r.ReadSlice('\n')
 		if err != nil {
@@ -135,21 +135,54 @@ func (p *publisher) roundTrip(body []byte) (int, []byte, error) {
 		case bytes.EqualFold(name, []byte("Connection")):
 			closing = bytes.EqualFold(value, []byte("close"))
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, nil, fmt.Errorf("publisher: chunked answers are not expected from POST /events")
+			chunked = bytes.EqualFold(value, []byte("chunked"))
 		}
 	}
-	if length < 0 {
-		return 0, nil, fmt.Errorf("publisher: an answer without Content-Length")
-	}
 	var msg []byte
-	if code == 202 {
-		_, err = p.r.Discard(length)
-	} else {
+	switch {
+	case chunked:
+		// A large answer (a batch's) comes in chunks: size line, data,
+		// CRLF, until a chunk of size 0 and the empty trailer line.
+		for {
+			line, err := p.r.ReadSlice('\n')
+			if err != nil {
+				return 0, nil, err
+			}
+			size, err := strconv.ParseInt(string(bytes.TrimSpace(bytes.SplitN(line, []byte(";"), 2)[0])), 16, 64)
+			if err != nil || size < 0 {
+				return 0, nil, fmt.Errorf("publisher: bad chunk size %q", line)
+			}
+			if size == 0 {
+				if _, err := p.r.ReadSlice('\n'); err != nil { // trailer's end
+					return 0, nil, err
+				}
+				break
+			}
+			if code == 202 {
+				_, err = p.r.Discard(int(size))
+			} else {
+				chunk := make([]byte, size)
+				_, err = io.ReadFull(p.r, chunk)
+				msg = append(msg, chunk...)
+			}
+			if err == nil {
+				_, err = p.r.Discard(2) // CRLF
+			}
+			if err != nil {
+				return 0, nil, err
+			}
+		}
+	case length < 0:
+		return 0, nil, fmt.Errorf("publisher: an answer without Content-Length or chunks")
+	case code == 202:
+		if _, err := p.r.Discard(length); err != nil {
+			return 0, nil, err
+		}
+	default:
 		msg = make([]byte, length)
-		_, err = io.ReadFull(p.r, msg)
-	}
-	if err != nil {
-		return 0, nil, err
+		if _, err := io.ReadFull(p.r, msg); err != nil {
+			return 0, nil, err
+		}
 	}
 	if closing {
 		p.close()
@@ -178,6 +211,12 @@ func TestPublisher(t *testing.T) {
 		case string(body) == "close":
 			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusAccepted)
+		case string(body) == "big":
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = w.Write(bytes.Repeat([]byte("x"), 100_000)) // chunked: no Content-Length set
+		case string(body) == "bigbad":
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write(bytes.Repeat([]byte("y"), 10_000))
 		case string(body) == "bad":
 			http.Error(w, `{"error":"no"}`, http.StatusUnprocessableEntity)
 		default:
@@ -195,7 +234,8 @@ func TestPublisher(t *testing.T) {
 		body string
 		code int
 		msg  string
-	}{{"{}", 202, ""}, {"{}", 202, ""}, {"bad", 422, `{"error":"no"}`}, {"close", 202, ""}, {"{}", 202, ""}} {
+	}{{"{}", 202, ""}, {"{}", 202, ""}, {"bad", 422, `{"error":"no"}`}, {"big", 202, ""}, {"bigbad", 422, strings.Repeat("y", 10_000)},
+		{"{}", 202, ""}, {"close", 202, ""}, {"{}", 202, ""}} {
 		code, msg, err := p.post([]byte(c.body))
 		if err != nil || code != c.code || strings.TrimSpace(string(msg)) != c.msg {
 			t.Fatalf("request %d (%s): %d %q %v, want %d %q", i, c.body, code, msg, err, c.code, c.msg)
@@ -205,7 +245,7 @@ func TestPublisher(t *testing.T) {
 	if code, _, err := p.post([]byte("{}")); err != nil || code != 202 {
 		t.Fatalf("after the server closed the idle connection: %d %v", code, err)
 	}
-	if n := requests.Load(); n != 6 {
-		t.Fatalf("the server saw %d requests, want 6", n)
+	if n := requests.Load(); n != 9 {
+		t.Fatalf("the server saw %d requests, want 9", n)
 	}
 }

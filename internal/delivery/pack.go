@@ -82,8 +82,10 @@ func (w *Worker) alreadyDelivered(ctx context.Context, msg jetstream.Msg, jobs [
 // goroutines. That happened in the soak: parked jobs of a hanging
 // endpoint coming due by the thousand each gave the slot back at once
 // and waited for its deferral to be stored, ~14,000 goroutines and
-// ~260 MiB per worker. Now a worker has at most Concurrency +
-// MaxFinishing + waitingPlaces jobs in hand, whatever the backlog. The
+// ~260 MiB per worker. Now a worker has at most Concurrency + 2 x
+// MaxFinishing jobs in hand (as many waiting places as finishing
+// slots: a busy healthy endpoint's jobs wait a moment here rather than
+// a second in the stream), whatever the backlog. The
 // order is always attempt slot, then finishing slot (never the other
 // way), and waiting places are only taken without waiting, so no cycle
 // of waits can form.

@@ -163,7 +163,7 @@ func New(hooks Webhooks, client *http.Client, limiter ratelimit.Limiter, rec Rec
 		keeper:      keeper{every: o.AckWait / 3},
 		slots:       make(chan struct{}, o.Concurrency),
 		finishSlots: make(chan struct{}, o.MaxFinishing),
-		waiting:     make(chan struct{}, o.Concurrency),
+		waiting:     make(chan struct{}, o.MaxFinishing),
 	}
 }
 
