@@ -27,7 +27,7 @@ import (
 // store, never has more than MaxFinishing deferrals under way and
 // Concurrency jobs waiting for their turn: the rest of the pack waits in
 // the message, not as goroutines. Before, every job gave its attempt
-// slot back and waited for its deferral on a goroutine of its own: 500
+// slot back and waited for its deferral on a goroutine of its own: 256
 // here, ~14,000 and ~260 MiB per worker in the soak.
 func TestJobsInHandAreBounded(t *testing.T) {
 	const jobs, concurrency, finishing = wire.MaxPackJobs, 4, 8

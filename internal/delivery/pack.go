@@ -85,10 +85,9 @@ func (w *Worker) alreadyDelivered(ctx context.Context, msg jetstream.Msg, jobs [
 // ~260 MiB per worker. Now a worker has at most Concurrency + 2 x
 // MaxFinishing jobs in hand (as many waiting places as finishing
 // slots: a busy healthy endpoint's jobs wait a moment here rather than
-// a second in the stream), whatever the backlog. The
-// order is always attempt slot, then finishing slot (never the other
-// way), and waiting places are only taken without waiting, so no cycle
-// of waits can form.
+// a second in the stream), whatever the backlog. The order is always
+// attempt slot, then finishing slot (never the other way), and waiting
+// places are only taken without waiting, so no cycle of waits can form.
 func (w *Worker) deliver(ctx context.Context, job wire.Job) verdict {
 	for tries := 1; ; tries++ {
 		v, finish := w.try(ctx, &job)
