@@ -382,7 +382,9 @@ func TestE2EDashboardInBrowser(t *testing.T) {
 	// Ordered delivery is set from the form and shown on the page.
 	tab.do("turn ordered delivery on", chromedp.Navigate(base+"/webhooks/"+hookID), heading("Orders service"),
 		chromedp.Click(button("Edit")), chromedp.SetValue(chromedp.CSS(`select[name=ordering]`), "fifo"),
-		chromedp.Click(button("Save changes")), waitText("In order (FIFO per ordering key)"))
+		chromedp.Click(button("Save changes")),
+		// The page's details, not the form's option of the same words.
+		chromedp.WaitVisible(chromedp.Search(`//dt[normalize-space()='Delivery order']/following-sibling::dd[1][normalize-space()='In order (FIFO per ordering key)']`)))
 	if _, _, w := call(t, "GET", s.API.API+"/webhooks/"+hookID, nil, s.AdminToken); w["ordering"] != "fifo" {
 		t.Fatalf("the API says ordering %v after the form set it, want fifo", w["ordering"])
 	}
