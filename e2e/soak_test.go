@@ -203,7 +203,10 @@ func soakVerdict(samples []soakSample) (string, []string) {
 	judge := func(name string, f func(soakSample) float64, slack float64, unit string) {
 		a, b := median(mid, f), median(last, f)
 		state := "flat"
-		if b > a*1.25 && b-a > slack {
+		// Still rising within the last third: a series that reached a
+		// plateau (a database file once freed space is reused) is not.
+		rising := f(last[len(last)-1])-f(last[0]) > slack
+		if b > a*1.25 && b-a > slack && rising {
 			state = "GROWING"
 			bad = append(bad, fmt.Sprintf("%s grows: median %.0f%s in the middle third, %.0f%s in the last", name, a, unit, b, unit))
 		}

@@ -28,6 +28,10 @@ func TestSoakVerdict(t *testing.T) {
 	if v, bad := soakVerdict(bursty); len(bad) != 0 {
 		t.Fatalf("bounded bursts judged as growth:\n%s", v)
 	}
+	plateau := series(func(i int) float64 { return 130 + 50*float64(min(i, 20)) })
+	if v, bad := soakVerdict(plateau); len(bad) != 0 {
+		t.Fatalf("a series that rose and then stayed flat for the last third judged as growth:\n%s", v)
+	}
 	leaking := series(func(i int) float64 { return 130 + 20*float64(i) })
 	v, bad := soakVerdict(leaking)
 	if len(bad) != 1 || !strings.Contains(bad[0], "worker1 goroutines grows") {
