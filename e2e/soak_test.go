@@ -170,8 +170,9 @@ func printSoakSamples(b *strings.Builder, samples []soakSample) {
 // soakVerdict compares the last third of the run with the middle third
 // (the first third is warm-up: caches, pools and the delivery log
 // filling up to its retention). A series grows without bound when its
-// last third's median is well above the middle third's: by more than a
-// quarter and more than a small absolute slack. The delivery log and
+// last third's median is well above the middle third's, by more than a
+// quarter and more than a small absolute slack, and it still rises
+// within the last third (a plateau is not growth). The delivery log and
 // DEAD_LETTERS (kept 30 days by design) are judged only when the run is
 // long enough; EVENTS (kept for replays, 24 h at the least) and the
 // idempotency bucket (KV_*, 24 h) are reported, not judged.

@@ -162,12 +162,8 @@ func (c *committer) tries(ctx context.Context, key, id string, data [][]byte) er
 		if err == nil || !(unanswered(ctx, err) || electing(err)) {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return err
-		case <-t.C:
 		}
 		wait = min(2*wait, time.Second)
 	}

@@ -55,12 +55,7 @@ func Connect(ctx context.Context, urls, name string, logger *slog.Logger) (*nats
 		}
 		if ctx.Err() == nil {
 			logger.Warn("NATS not reachable yet; retrying", "nats_url", where, "attempt", attempt, "err", err)
-			t := time.NewTimer(retryWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-			case <-t.C:
-			}
+			sleep(ctx, retryWait)
 		}
 		if ctx.Err() != nil {
 			if errors.Is(lastErr, context.Canceled) || errors.Is(lastErr, context.DeadlineExceeded) {

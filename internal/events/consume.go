@@ -109,12 +109,8 @@ func pull(ctx context.Context, cons jetstream.Consumer, buffer int, work chan<- 
 		if permanentConsumeError(err) {
 			return fmt.Errorf("consume: %w", err)
 		}
-		t := time.NewTimer(consumeRetryWait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, consumeRetryWait) {
 			return nil
-		case <-t.C:
 		}
 	}
 }

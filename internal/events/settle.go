@@ -44,14 +44,8 @@ func settle(ctx context.Context, what string, read func(context.Context) (led bo
 	updated := false
 	last := errors.New("nothing read yet")
 	for try, give := 0, time.Now().Add(settleFor); time.Now().Before(give); try++ {
-		if try > 0 {
-			t := time.NewTimer(settleWait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), last)
-			case <-t.C:
-			}
+		if try > 0 && !sleep(ctx, settleWait) {
+			return fmt.Errorf("%s: %w (last: %v)", what, ctx.Err(), last)
 		}
 		led, err := withTimeout(ctx, readTimeout, read)
 		var diff *mismatchError
@@ -121,6 +115,18 @@ func withTimeout[T any](ctx context.Context, d time.Duration, fn func(context.Co
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	return fn(ctx)
+}
+
+// sleep waits d, or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 func none(fn func(context.Context) error) func(context.Context) (struct{}, error) {
